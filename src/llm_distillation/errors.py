@@ -1,0 +1,30 @@
+"""Errors that name the file, row and field that caused them."""
+
+from __future__ import annotations
+
+
+class SourceFormatError(ValueError):
+    """A source file cannot be read as the format it was declared to have."""
+
+    def __init__(self, path: object, problem: str, expected: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.expected = expected
+        super().__init__(f"{self.path}: {problem}; expected {expected}")
+
+
+class RowError(ValueError):
+    """One record is invalid; it becomes a row of ``rejected_examples``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"field {field!r}: {reason}")
+
+
+class TooManyRejectionsError(RuntimeError):
+    """More rows were rejected than the configured share allows."""
+
+
+class MissingSampleDataError(FileNotFoundError):
+    """The embedded default's sample-data folder is not where the setting says."""

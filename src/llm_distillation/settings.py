@@ -1,0 +1,13 @@
+"""Kedro project settings (see https://docs.kedro.org/ for the defaults)."""
+
+from kedro.config import OmegaConfigLoader
+
+from llm_distillation.hooks import ProjectHooks
+
+HOOKS = (ProjectHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
