@@ -1,0 +1,1 @@
+"""Teacher generation framework: prompts, backends, post-processing, sharded resumable output."""

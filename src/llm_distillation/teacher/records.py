@@ -1,0 +1,46 @@
+"""The long format of teacher outputs: one row per (example, task, option).
+
+Every backend (generated or replayed) writes shards of this schema; ``consolidation`` pivots
+them into the study's wide layout. See ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+TASKS: Final = (
+    "positive_rationale",
+    "negative_rationale",
+    "counterfactual_rationale",
+    "critique",
+    "revision",
+)
+"""Teacher tasks. ``counterfactual_rationale`` has one row per answer option; the others one row
+per example, conditioned on the gold answer (``option_index`` = the gold ``answer_index``)."""
+
+TEACHER_OUTPUT_SCHEMA: Final = pl.Schema(
+    {
+        "example_id": pl.String,
+        "benchmark": pl.String,
+        "split": pl.String,
+        "teacher": pl.String,  # teacher name from the config (e.g. "smollm2-135m", "llama")
+        "task": pl.String,  # one of TASKS
+        "option_index": pl.Int64,  # the answer option the text argues for (0-based)
+        "option": pl.String,  # that option's text
+        "text": pl.String,  # post-processed output
+        "raw_text": pl.String,  # exactly what the backend returned
+        "prompt_tokens": pl.Int64,
+        "generated_tokens": pl.Int64,
+        "finish_reason": pl.String,  # "stop" | "length" | "error" | "replay"
+        "is_empty": pl.Boolean,  # text empty after post-processing (kept, never replaced)
+        "prompt_truncated": pl.Boolean,  # prompt was cut to fit the context window
+        "critique_request": pl.String,  # critique/revision only: the request drawn (else null)
+    }
+)
+
+
+def empty_outputs() -> pl.DataFrame:
+    """A teacher-output table with no rows and the full schema."""
+    return pl.DataFrame(schema=TEACHER_OUTPUT_SCHEMA)
