@@ -1,11 +1,14 @@
 """Typed parameters of every pipeline, validated before any node runs (see ``hooks.py``).
 
 Each ``conf/*/parameters_<pipeline>.yml`` has one top-level key, the pipeline's name; the model
-registered for that key in :data:`PARAMETER_MODELS` validates it.
+registered for that key by :func:`parameter_models` validates it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import pkgutil
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,15 +63,32 @@ class IngestParams(_Strict):
         return self.benchmarks.get(benchmark, BenchmarkIngest())
 
 
-PARAMETER_MODELS: dict[str, type[BaseModel]] = {"ingest": IngestParams}
-"""Top-level parameter key -> its model. Later pipelines add theirs here."""
+def parameter_models() -> dict[str, type[BaseModel]]:
+    """Top-level parameter key -> its model.
+
+    ``ingest`` is defined here; every other pipeline package may define its model as
+    ``PARAMETERS`` in ``llm_distillation.pipelines.<name>.params`` (key = the pipeline's name).
+    """
+    models: dict[str, type[BaseModel]] = {"ingest": IngestParams}
+    import llm_distillation.pipelines as pipelines_pkg
+
+    for info in pkgutil.iter_modules(pipelines_pkg.__path__):
+        if not info.ispkg or info.name in models:
+            continue
+        module_name = f"llm_distillation.pipelines.{info.name}.params"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        model = getattr(importlib.import_module(module_name), "PARAMETERS", None)
+        if model is not None:
+            models[info.name] = model
+    return models
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
     """Validate every known top-level key of ``params``; raise one error naming each problem."""
     out: dict[str, BaseModel] = {}
     problems: list[str] = []
-    for key, model in PARAMETER_MODELS.items():
+    for key, model in parameter_models().items():
         if key not in params:
             continue
         try:
