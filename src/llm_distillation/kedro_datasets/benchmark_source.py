@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from llm_distillation.errors import MissingSampleDataError
 from llm_distillation.sources.formats import RawBenchmark, get_format, read_split
@@ -109,12 +110,14 @@ class BenchmarkSourceDataset(AbstractDataset[None, RawBenchmark]):
             "hub": self._hub or None,
         }
 
-    def preview(self, nrows: int = 5) -> dict[str, Any]:
+    def preview(self, nrows: int = 5) -> TablePreview:
         """First rows of the source for kedro-viz (a table preview)."""
         rows = self._load().preview_rows(nrows)
         columns = sorted({k for r in rows for k in r})
-        return {
-            "index": list(range(len(rows))),
-            "columns": columns,
-            "data": [[r.get(c) for c in columns] for r in rows],
-        }
+        return TablePreview(
+            {
+                "index": list(range(len(rows))),
+                "columns": columns,
+                "data": [[r.get(c) for c in columns] for r in rows],
+            }
+        )
