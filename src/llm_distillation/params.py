@@ -11,7 +11,7 @@ import importlib.util
 import pkgutil
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llm_distillation.schema import BENCHMARKS
 
@@ -93,8 +93,13 @@ def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
             continue
         try:
             out[key] = model.model_validate(params[key])
-        except ValueError as err:
-            problems.append(f"parameters '{key}' (conf/*/parameters_{key}.yml): {err}")
+        except ValidationError as err:
+            for e in err.errors():
+                where = ".".join(str(p) for p in (key, *e["loc"]))
+                problems.append(
+                    f"  {where}: {e['msg']} (got {e.get('input')!r}; "
+                    f"see conf/*/parameters_{key}.yml)"
+                )
     if problems:
         raise ValueError("Invalid parameters:\n" + "\n".join(problems))
     return out

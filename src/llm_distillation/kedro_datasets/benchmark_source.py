@@ -9,7 +9,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from llm_distillation.errors import MissingSampleDataError
-from llm_distillation.sources.formats import RawBenchmark, get_format, read_split
+from llm_distillation.sources.formats import RawBenchmark, get_format, read_benchmark
 
 MISSING_ROOT_HELP = (
     "Point the setting `shared_data_dir` at the folder that holds the benchmark samples "
@@ -75,22 +75,15 @@ class BenchmarkSourceDataset(AbstractDataset[None, RawBenchmark]):
 
     def _load(self) -> RawBenchmark:
         self.check_root()
-        raw = RawBenchmark(
-            benchmark=self._benchmark,
-            format=self._format_name,
-            dialect=self._dialect or self._format.dialect,
+        return read_benchmark(
+            self._benchmark,
+            self._format_name,
+            self._splits,
+            dialect=self._dialect,
+            root=self.local_root,
+            hub=self._hub,
+            token=self._token,
         )
-        for split, location in self._splits.items():
-            raw.splits[split] = read_split(
-                self._benchmark,
-                self._format_name,
-                location,
-                dialect=self._dialect,
-                root=self.local_root,
-                hub=self._hub,
-                token=self._token,
-            )
-        return raw
 
     def _save(self, data: RawBenchmark) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only: raw sources are never written")

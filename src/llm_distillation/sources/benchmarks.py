@@ -113,11 +113,15 @@ class CommonsenseQA:
         elif dialect == "official":
             q = record.get("question")
             if not isinstance(q, dict):
-                raise RowError("question", f"expected an object with 'stem' and 'choices', got {q!r}")
+                raise RowError(
+                    "question", f"expected an object with 'stem' and 'choices', got {q!r}"
+                )
             question = _text(q, "stem")
             raw = q.get("choices")
             if not isinstance(raw, list) or not raw:
-                raise RowError("question.choices", f"expected a list of {{label, text}}, got {raw!r}")
+                raise RowError(
+                    "question.choices", f"expected a list of {{label, text}}, got {raw!r}"
+                )
             labels, choices = [], []
             for i, c in enumerate(raw):
                 if not isinstance(c, dict) or not isinstance(c.get("label"), str):
@@ -163,7 +167,9 @@ class ESNLI:
             if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < 3:
                 raise RowError("label", f"expected 0, 1 or 2, got {label!r}")
             answer_index = label
-            explanations = _optional_texts(record, ("explanation_1", "explanation_2", "explanation_3"))
+            explanations = _optional_texts(
+                record, ("explanation_1", "explanation_2", "explanation_3")
+            )
         elif dialect == "authors":
             premise = _text(record, "Sentence1")
             hypothesis = _text(record, "Sentence2")
@@ -171,7 +177,9 @@ class ESNLI:
             if gold not in ESNLI_LABELS:
                 raise RowError("gold_label", f"expected one of {list(ESNLI_LABELS)}, got {gold!r}")
             answer_index = ESNLI_LABELS.index(gold)
-            explanations = _optional_texts(record, ("Explanation_1", "Explanation_2", "Explanation_3"))
+            explanations = _optional_texts(
+                record, ("Explanation_1", "Explanation_2", "Explanation_3")
+            )
             metadata["pairID"] = _text(record, "pairID")
         else:
             raise ValueError(f"esnli has no dialect {dialect!r}; allowed: {sorted(self.dialects)}")
@@ -204,9 +212,7 @@ class StrategyQA:
         if isinstance(facts, str):  # the Hub export ChilleD/StrategyQA joins them into one text
             facts = [facts]
         answer_index = 0 if answer else 1
-        metadata = {
-            k: record[k] for k in ("term", "description", "decomposition") if record.get(k)
-        }
+        metadata = {k: record[k] for k in ("term", "description", "decomposition") if record.get(k)}
         return {
             "example_id": _text(record, "qid"),
             "question": _text(record, "question"),

@@ -116,3 +116,26 @@ def read_split(
         f"{fmt.description} with columns {list(loader.dialects[dialect])}",
     )
     return RawSplit(source=source, rows=rows)
+
+
+def read_benchmark(
+    benchmark: str,
+    format_name: str,
+    splits: Mapping[str, str],
+    *,
+    dialect: str | None = None,
+    root: str | Path | None = None,
+    hub: Mapping[str, Any] | None = None,
+    token: str | None = None,
+) -> RawBenchmark:
+    """Read every split of one benchmark source (``splits``: our split name -> location)."""
+    raw = RawBenchmark(
+        benchmark=benchmark,
+        format=format_name,
+        dialect=dialect or get_format(format_name).dialect,
+    )
+    for split, location in splits.items():
+        raw.splits[split] = read_split(
+            benchmark, format_name, location, dialect=dialect, root=root, hub=hub, token=token
+        )
+    return raw

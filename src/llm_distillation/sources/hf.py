@@ -22,6 +22,7 @@ _SHARD = re.compile(r"^shard_(\d+)$")
 def read_hub(
     path: str,
     split: str,
+    *,
     name: str | None = None,
     revision: str | None = None,
     token: str | None = None,

@@ -71,16 +71,24 @@ def normalize_raw(raw: RawBenchmark) -> tuple[pl.DataFrame, pl.DataFrame]:
             except RowError as err:
                 guess = record.get("id") or record.get("qid") or record.get("pairID")
                 rejected.append(
-                    {**where, "example_id": guess and str(guess), "field": err.field,
-                     "reason": err.reason}
+                    {
+                        **where,
+                        "example_id": guess and str(guess),
+                        "field": err.field,
+                        "reason": err.reason,
+                    }
                 )
                 continue
             example_id = fields["example_id"]
             if example_id in first_seen:
                 src, src_row = first_seen[example_id]
                 rejected.append(
-                    {**where, "example_id": example_id, "field": "example_id",
-                     "reason": f"duplicate id, first seen in {src} row {src_row}"}
+                    {
+                        **where,
+                        "example_id": example_id,
+                        "field": "example_id",
+                        "reason": f"duplicate id, first seen in {src} row {src_row}",
+                    }
                 )
                 continue
             first_seen[example_id] = (part.source, row)

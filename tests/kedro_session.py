@@ -1,0 +1,28 @@
+"""Run the project's pipelines through a real ``KedroSession`` on a temporary output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_pipelines(
+    names: list[str],
+    data_dir: Path,
+    *,
+    params: dict[str, Any] | None = None,
+    env: str | None = None,
+    namespaces: list[str] | None = None,
+) -> dict[str, Any]:
+    """``kedro run --pipelines <names> --params data_dir=<data_dir>,…`` in-process."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    runtime_params = {"data_dir": str(data_dir), **(params or {})}
+    with KedroSession.create(
+        project_path=PROJECT_ROOT, env=env, runtime_params=runtime_params, save_on_close=False
+    ) as session:
+        return session.run(pipeline_names=names, namespaces=namespaces)
