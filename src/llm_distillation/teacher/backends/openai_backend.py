@@ -122,7 +122,7 @@ class OpenAICompatibleBackend:
         backoff_max_s: float = 20.0,
         name: str = "openai_compatible",
     ) -> None:
-        import httpx  # noqa: PLC0415 (imported only when this backend is used)
+        import httpx
 
         if api not in ("chat", "completions"):
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
@@ -256,7 +256,7 @@ class OpenAICompatibleBackend:
 
     def _attempt(self, url: str, body: dict[str, Any]) -> dict[str, Any] | _Failure:
         """One HTTP call: the parsed JSON reply, or why it failed."""
-        import httpx  # noqa: PLC0415 (imported only when this backend is used)
+        import httpx
 
         try:
             response = self._client.post(url, json=body)
