@@ -12,8 +12,7 @@ from tests.kedro_session import run_pipelines
 def test_explore_catalog_notebook_runs(tmp_path, shared_data, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
-    run_pipelines(["ingest"], tmp_path,
-                  params={"shared_data_dir": str(shared_data)})
+    run_pipelines(["ingest"], tmp_path, params={"shared_data_dir": str(shared_data)})
     notebook = json.loads((PROJECT_ROOT / "notebooks" / "explore_catalog.ipynb").read_text())
     monkeypatch.chdir(PROJECT_ROOT / "notebooks")
     shell = InteractiveShell.instance()

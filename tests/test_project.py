@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -62,3 +65,23 @@ def test_persisted_catalog_entries_have_a_viz_layer():
                 continue
             layer = (entry.get("metadata") or {}).get("kedro-viz", {}).get("layer")
             assert layer, f"{path.name}: {name} has no metadata.kedro-viz.layer"
+
+
+def test_kedro_viz_build_shows_every_pipeline(tmp_path):
+    """`kedro viz build` works and its lineage holds every registered pipeline."""
+    work = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_ROOT, work, ignore=shutil.ignore_patterns(".venv", "data", "build", ".git")
+    )
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "viz", "build"],
+        check=True,
+        cwd=work,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+    )
+    main = json.loads((work / "build" / "api" / "main").read_text())
+    ids = {p["id"] for p in main["pipelines"]}
+    assert {"__default__", "ingest"} <= ids
+    layers = set(main["layers"])
+    assert {"raw", "intermediate", "primary"} <= layers
