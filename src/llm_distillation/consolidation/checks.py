@@ -1,0 +1,396 @@
+"""Quality checks of teacher outputs, per row, with a reason for every failure.
+
+Every check is a pure function from (long) teacher outputs, or outputs and examples, to a
+frame of failures in :data:`FAILURE_SCHEMA`. :func:`llm_distillation.consolidation.merge`
+runs the enabled ones; rows failing a *required* check leave the consolidated table and are
+kept, with their reason, in ``consolidation_rejects`` (see ``docs/consolidation.md``).
+
+Checks (names are the values of the ``check`` column):
+
+``missing_example``    the teacher produced no output at all for an example of the split
+``missing_output``     a task output (or one option's counterfactual) is missing
+``duplicate_example``  more than one output for (teacher, example, task, option): the first
+                       is kept, later copies are rejected
+``unknown_example``    an output whose ``example_id`` is not in the split's examples
+``empty_text``         the text is empty after cleaning
+``truncated``          generation stopped at the token limit inside the kept text
+                       (``finish_reason == "length"``; for replayed/imported text without a
+                       finish reason: the kept text runs to the end of the raw text and does
+                       not end like a sentence)
+``answer_mismatch``    the rationale states a different answer ("the answer is X") than the
+                       option it was asked to explain
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_distillation.errors import TooManyRejectionsError
+from llm_distillation.schema import FIXED_CHOICES
+
+logger = logging.getLogger(__name__)
+
+CHECKS: Final = (
+    "missing_example",
+    "missing_output",
+    "duplicate_example",
+    "unknown_example",
+    "empty_text",
+    "truncated",
+    "answer_mismatch",
+)
+
+FAILURE_SCHEMA: Final = pl.Schema(
+    {
+        "example_id": pl.String,
+        "benchmark": pl.String,
+        "split": pl.String,
+        "teacher": pl.String,
+        "check": pl.String,
+        "column": pl.String,  # the consolidated column concerned (null: the whole row)
+        "reason": pl.String,
+    }
+)
+"""What every check returns: one row per failure."""
+
+REJECTS_SCHEMA: Final = pl.Schema({**FAILURE_SCHEMA, "rejected": pl.Boolean})
+"""``consolidation_rejects``: every failure; ``rejected`` is true when the check is required
+(the example's row left the consolidated table), false when it is only flagged."""
+
+SUMMARY_SCHEMA: Final = pl.Schema(
+    {
+        "benchmark": pl.String,
+        "split": pl.String,
+        "teacher": pl.String,
+        "check": pl.String,
+        "required": pl.Boolean,
+        "failed_rows": pl.Int64,
+        "total_rows": pl.Int64,
+        "share": pl.Float64,
+        "max_share": pl.Float64,
+    }
+)
+"""Per (benchmark, split, teacher, check): how many (example, teacher) rows failed."""
+
+
+class CheckRule(BaseModel):
+    """One check's settings: off/on, whether failing rows are rejected, the gate threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    required: bool = True
+    """Failing rows leave the consolidated table (else they are only flagged)."""
+    max_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """The run fails when more than this share of a teacher's rows fail the check."""
+
+
+class ChecksConfig(BaseModel):
+    """``consolidation.checks``: one rule per check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    missing_example: CheckRule = CheckRule(max_share=0.0)
+    missing_output: CheckRule = CheckRule(max_share=0.0)
+    duplicate_example: CheckRule = CheckRule(max_share=0.0)
+    unknown_example: CheckRule = CheckRule(max_share=0.0)
+    empty_text: CheckRule = CheckRule(max_share=0.02)
+    truncated: CheckRule = CheckRule(required=False, max_share=1.0)
+    answer_mismatch: CheckRule = CheckRule(max_share=0.1)
+    mismatch_tasks: tuple[str, ...] = (
+        "positive_rationale",
+        "negative_rationale",
+        "counterfactual_rationale",
+        "revision",
+    )
+    """Tasks whose text must not state another option than the one it was conditioned on."""
+
+    def rule(self, check: str) -> CheckRule:
+        return getattr(self, check)
+
+
+class ConsolidationQualityError(TooManyRejectionsError):
+    """More rows failed a consolidation check than its ``max_share`` allows."""
+
+
+# ------------------------------------------------------------------ answer statements
+
+STATEMENT: Final = (
+    r"(?i)\b(?:the\s+(?:correct\s+|right\s+|best\s+|final\s+|true\s+)?answer|"
+    r"the\s+(?:correct\s+)?(?:relationship|relation|label))\s+"
+    r"(?:is|would\s+be|should\s+be|must\s+be|remains)\s*:?\s*"
+    r"(?:(?:actually|indeed|clearly|definitely|therefore|thus|still|simply)\s+)?"
+    r"(?:\(([a-eA-E])\)\s*)?[*\"'“‘]*([^\n.,;:!?\"”’*()]{0,60})"
+)
+"""``the answer is (b) X`` / ``the relationship is X``: group 1 the option letter, group 2 the
+stated text (up to the next punctuation)."""
+
+_ARTICLE = r"^(?:an?|the)\s+"
+
+
+def _norm(text: pl.Expr) -> pl.Expr:
+    return text.str.to_lowercase().str.strip_chars(" \t'\"*“”‘’`").str.replace(_ARTICLE, "")
+
+
+def answer_statements(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
+    """One row per answer statement found in ``rows[scope]``: ``row_id``, ``stmt_id``, the
+    option ``letter`` (0-based, or null) and the normalized ``stated`` text.
+
+    Besides "the answer is X" statements, a text of a fixed-choice benchmark (e-SNLI,
+    StrategyQA) that opens with an option word ("Yes, …", "Neutral.") states that option.
+    """
+    fixed = list(FIXED_CHOICES)
+    explicit = (
+        rows.select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
+        .explode("stmt")
+        .filter(pl.col("stmt").is_not_null())
+        .with_columns(
+            letter=pl.col("stmt")
+            .str.extract(STATEMENT, 1)
+            .str.to_lowercase()
+            .replace_strict(
+                ["a", "b", "c", "d", "e"], [0, 1, 2, 3, 4], default=None, return_dtype=pl.Int64
+            ),
+            stated=_norm(pl.col("stmt").str.extract(STATEMENT, 2)),
+        )
+        .with_columns(stmt_id=pl.int_range(pl.len()).over("row_id"))
+        .select("row_id", "stmt_id", "letter", "stated")
+    )
+    leading = rows.filter(pl.col("benchmark").is_in(fixed)).select(
+        "row_id",
+        stmt_id=pl.lit(-1, pl.Int64),
+        letter=pl.lit(None, pl.Int64),
+        stated=pl.col(scope).str.extract(r"^\W*(\w+)\b").str.to_lowercase(),
+    )
+    return pl.concat(
+        [explicit.with_columns(pl.col("stmt_id").cast(pl.Int64)), leading.drop_nulls("stated")],
+        how="vertical_relaxed",
+    )
+
+
+def statement_matches(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
+    """Per ``row_id``: ``states_own`` (a statement names the conditioned option),
+    ``states_other`` (a statement names only other options) and the first such ``stated_other``.
+
+    ``rows`` needs ``row_id``, ``benchmark``, ``choices``, ``option_index`` and ``scope``.
+    """
+    stmts = answer_statements(rows, scope)
+    options = (
+        rows.select("row_id", "choices", "option_index")
+        .with_columns(opt_idx=pl.int_ranges(pl.col("choices").list.len()))
+        .explode("choices", "opt_idx")
+        .with_columns(opt=_norm(pl.col("choices")), opt_idx=pl.col("opt_idx").cast(pl.Int64))
+        .drop("choices")
+    )
+    pairs = stmts.join(options, on="row_id").with_columns(
+        matched=(pl.col("letter") == pl.col("opt_idx")).fill_null(False)
+        | (pl.col("stated") == pl.col("opt"))
+        | (
+            (pl.col("opt").str.len_chars() > 0)
+            & pl.col("stated").str.starts_with(pl.col("opt"))
+            & pl.col("stated").str.slice(pl.col("opt").str.len_chars(), 1).str.contains(r"^\W")
+        )
+    )
+    per_stmt = pairs.group_by("row_id", "stmt_id").agg(
+        own=(pl.col("matched") & (pl.col("opt_idx") == pl.col("option_index"))).any(),
+        other=(pl.col("matched") & (pl.col("opt_idx") != pl.col("option_index"))).any(),
+        stated=pl.col("stated").first(),
+    )
+    return per_stmt.group_by("row_id").agg(
+        states_own=pl.col("own").any(),
+        states_other=(pl.col("other") & ~pl.col("own")).any(),
+        stated_other=pl.col("stated").filter(pl.col("other") & ~pl.col("own")).first(),
+    )
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _failures(frame: pl.LazyFrame, check: str, column: pl.Expr, reason: pl.Expr) -> pl.LazyFrame:
+    return frame.select(
+        "example_id",
+        "benchmark",
+        "split",
+        "teacher",
+        check=pl.lit(check),
+        column=column.cast(pl.String),
+        reason=reason.cast(pl.String),
+    )
+
+
+def check_empty_text(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Texts that clean to nothing (``rows`` has ``column``, ``is_empty`` and ``raw_chars``)."""
+    return _failures(
+        rows.filter(pl.col("is_empty")),
+        "empty_text",
+        pl.col("column"),
+        pl.format("empty after cleaning (raw text had {} characters)", pl.col("raw_chars")),
+    )
+
+
+def check_truncated(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Kept text cut by the token limit (``rows`` has ``is_truncated``)."""
+    return _failures(
+        rows.filter(pl.col("is_truncated") & ~pl.col("is_empty")),
+        "truncated",
+        pl.col("column"),
+        pl.when(pl.col("finish_reason") == "length")
+        .then(pl.lit("generation stopped at the token limit inside the kept text"))
+        .otherwise(pl.lit("kept text runs to the end of the output and stops mid-sentence")),
+    )
+
+
+def check_answer_mismatch(rows: pl.LazyFrame, tasks: tuple[str, ...]) -> pl.LazyFrame:
+    """Rationales that state another option than the one they were conditioned on."""
+    subject = rows.filter(pl.col("task").is_in(list(tasks)) & ~pl.col("is_empty"))
+    matches = statement_matches(subject)
+    bad = subject.join(matches.filter(pl.col("states_other")), on="row_id")
+    return _failures(
+        bad,
+        "answer_mismatch",
+        pl.col("column"),
+        pl.format(
+            "states '{}' but was asked to explain option {} '{}'",
+            pl.col("stated_other"),
+            pl.col("option_index") + 1,
+            pl.col("option"),
+        ),
+    )
+
+
+def check_duplicates(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Second and later outputs for one (teacher, example, task, option) (``is_duplicate``)."""
+    return _failures(
+        rows.filter(pl.col("is_duplicate")),
+        "duplicate_example",
+        pl.col("column"),
+        pl.lit("another output for the same teacher, example, task and option came first"),
+    )
+
+
+def check_unknown(rows: pl.LazyFrame, benchmark: str, split: str) -> pl.LazyFrame:
+    """Outputs for example ids that are not in the split (rows already anti-joined)."""
+    return _failures(
+        rows.unique(["teacher", "example_id"]).with_columns(
+            benchmark=pl.lit(benchmark), split=pl.lit(split)
+        ),
+        "unknown_example",
+        pl.lit(None, pl.String),
+        pl.format("no example {} in {}/{}", pl.col("example_id"), pl.lit(benchmark), pl.lit(split)),
+    )
+
+
+def check_missing(
+    expected: pl.LazyFrame, present: pl.LazyFrame, seen_examples: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """``(missing_example, missing_output)`` failures.
+
+    ``expected``: one row per (teacher, example, task, option) that must exist, with
+    ``column`` and ``option``; ``present``: the keys that do; ``seen_examples``: (teacher,
+    example_id) pairs with at least one output.
+    """
+    keys = ["teacher", "example_id", "task", "option_index"]
+    missing = expected.join(present.select(keys), on=keys, how="anti")
+    whole = missing.join(seen_examples, on=["teacher", "example_id"], how="anti")
+    partial = missing.join(seen_examples, on=["teacher", "example_id"], how="semi")
+    missing_example = _failures(
+        whole.unique(["teacher", "example_id"]),
+        "missing_example",
+        pl.lit(None, pl.String),
+        pl.lit("the teacher has no output for this example"),
+    )
+    missing_output = _failures(
+        partial,
+        "missing_output",
+        pl.col("column"),
+        pl.when(pl.col("task") == "counterfactual_rationale")
+        .then(
+            pl.format(
+                "no counterfactual rationale for option {} '{}'",
+                pl.col("option_index") + 1,
+                pl.col("option"),
+            )
+        )
+        .otherwise(pl.format("no {} output", pl.col("task"))),
+    )
+    return missing_example, missing_output
+
+
+# ------------------------------------------------------------------------------ gate
+
+
+def summarize(failures: pl.DataFrame, totals: pl.DataFrame, config: ChecksConfig) -> pl.DataFrame:
+    """Failed (example, teacher) rows per check against the teacher's total rows.
+
+    ``totals``: benchmark, split, teacher, total_rows.
+    """
+    counts = failures.group_by("benchmark", "split", "teacher", "check").agg(
+        failed_rows=pl.struct("example_id").n_unique().cast(pl.Int64)
+    )
+    enabled = [c for c in CHECKS if config.rule(c).enabled]
+    grid = totals.join(pl.DataFrame({"check": enabled}), how="cross")
+    rules = pl.DataFrame(
+        {
+            "check": enabled,
+            "required": [config.rule(c).required for c in enabled],
+            "max_share": [config.rule(c).max_share for c in enabled],
+        }
+    )
+    out = (
+        grid.join(counts, on=["benchmark", "split", "teacher", "check"], how="left")
+        .join(rules, on="check")
+        .with_columns(
+            failed_rows=pl.col("failed_rows").fill_null(0),
+            total_rows=pl.col("total_rows").cast(pl.Int64),
+        )
+        .with_columns(
+            share=pl.when(pl.col("total_rows") > 0)
+            .then(pl.col("failed_rows") / pl.col("total_rows"))
+            .otherwise(0.0)
+        )
+    )
+    return out.select(SUMMARY_SCHEMA.names()).cast(dict(SUMMARY_SCHEMA)).sort("teacher", "check")
+
+
+def over_threshold(summary: pl.DataFrame) -> pl.DataFrame:
+    """Summary rows whose share of failing rows exceeds the check's ``max_share``."""
+    return summary.filter(pl.col("share") > pl.col("max_share"))
+
+
+def enforce_thresholds(
+    summary: pl.DataFrame, rejects: pl.DataFrame, rejects_dataset: str, *, fail: bool = True
+) -> None:
+    """Raise :class:`ConsolidationQualityError` naming every check above its threshold and the
+    first failures of each (or only log them when ``fail`` is false)."""
+    bad = over_threshold(summary)
+    if bad.is_empty():
+        return
+    lines = []
+    for r in bad.iter_rows(named=True):
+        lines.append(
+            f"  {r['benchmark']}/{r['split']} teacher {r['teacher']!r}: check {r['check']!r} "
+            f"failed for {r['failed_rows']} of {r['total_rows']} rows ({r['share']:.2%}), "
+            f"more than max_share={r['max_share']:.2%}"
+        )
+        first = rejects.filter(
+            (pl.col("check") == r["check"])
+            & (pl.col("teacher") == r["teacher"])
+            & (pl.col("split") == r["split"])
+        ).head(3)
+        lines.extend(
+            f"      e.g. {f['example_id']} [{f['column'] or 'row'}]: {f['reason']}"
+            for f in first.iter_rows(named=True)
+        )
+    message = (
+        "Consolidation quality checks failed:\n"
+        + "\n".join(lines)
+        + f"\nEvery failure is in the catalog dataset '{rejects_dataset}'. Raise the check's "
+        "max_share in conf/*/parameters_consolidation.yml only after reading them."
+    )
+    if fail:
+        raise ConsolidationQualityError(message)
+    logger.warning("%s", message)

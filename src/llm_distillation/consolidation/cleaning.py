@@ -1,0 +1,171 @@
+"""Cleaning rules for raw teacher text: named, pure functions on polars expressions.
+
+Each rule takes a ``pl.Expr`` of text and returns the cleaned ``pl.Expr``; :func:`clean_text`
+applies them in a fixed, documented order (see ``docs/consolidation.md``):
+
+1. :func:`remove_think` drops ``<think>…</think>`` blocks (and an unclosed ``<think>`` tail).
+2. :func:`normalize_whitespace` turns CRLF/CR into LF, non-breaking spaces into spaces, trims
+   trailing blanks of every line and the whole text.
+3. :func:`strip_prefix_headers` removes a demo header the model echoed at the very start
+   (``Assistant (clear and helpful):``, ``Rationale:`` …) but keeps what follows it.
+4. :func:`strip_answer_preamble` removes a leading ``The answer is X.`` sentence: the prompt's
+   own last line, echoed (the answer it states is still checked, see ``checks.py``).
+5. :func:`cut_at_stop_headers` cuts the text at the first line that starts a new demo or an
+   echoed prompt fragment (``Question:``, ``Choices:``, ``Premise:``, ``Q:`` …).
+6. :func:`keep_part` applies the line policy: ``first_line`` (the study's), ``first_paragraph``
+   or ``all``.
+
+Nothing is ever replaced by a default text: a rationale that cleans to ``""`` stays empty and is
+reported by the ``empty_text`` check (:func:`is_empty_text`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+LinePolicy = Literal["first_line", "first_paragraph", "all"]
+
+DEFAULT_STOP_HEADERS: tuple[str, ...] = (
+    "Question:",
+    "Q:",
+    "Choices:",
+    "Answer Choices:",
+    "Premise:",
+    "Hypothesis:",
+    "Answer:",
+    "A:",
+    "Assistant (",
+    "Assistant:",
+    "User:",
+    "Human:",
+    "Critique:",
+    "Critique request:",
+    "Critique Request:",
+    "Revision request:",
+    "Revision Request:",
+    "Revision:",
+    "Briefly explain",
+)
+"""Lines starting with one of these (after leading blanks) end the rationale: the model began a
+new demo or echoed a part of the prompt."""
+
+DEFAULT_PREFIX_HEADERS: tuple[str, ...] = (
+    r"Assistant\s*\([^)\n]*\)\s*:",
+    r"Assistant\s*:",
+    r"Rationale\s*:",
+    r"Explanation\s*:",
+    r"Revision\s*:",
+    r"Revised rationale\s*:",
+    r"Critique\s*:",
+)
+"""Regexes of headers removed from the very start of a text (what follows them is kept)."""
+
+ANSWER_PREAMBLE = (
+    r"(?i)^(?:so,?\s+|thus,?\s+|therefore,?\s+)?the\s+(?:correct\s+)?answer\s+is\s*:?\s*"
+    r"[^\n.!?]{0,80}[.!?]?[ \t]*(?:\n|$)"
+)
+"""A leading ``The answer is X.`` that stands on its own line (an echo of the prompt's tail)."""
+
+
+class CleaningRules(BaseModel):
+    """How raw teacher text becomes a rationale (``consolidation.cleaning`` parameters)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep: LinePolicy = "first_line"
+    """``first_line`` (the study's policy), ``first_paragraph`` (up to the first blank line) or
+    ``all``."""
+    remove_think: bool = True
+    strip_answer_preamble: bool = True
+    stop_headers: tuple[str, ...] = Field(default=DEFAULT_STOP_HEADERS)
+    """Plain text (not regexes); matched at the start of a line, case-sensitive."""
+    prefix_headers: tuple[str, ...] = Field(default=DEFAULT_PREFIX_HEADERS)
+    """Regexes, matched at the start of the text, case-insensitive."""
+
+
+def remove_think(text: pl.Expr) -> pl.Expr:
+    """Drop ``<think>…</think>`` reasoning blocks; an unclosed ``<think>`` drops the rest."""
+    return text.str.replace_all(r"(?s)<think>.*?</think>", "").str.replace(r"(?s)<think>.*\z", "")
+
+
+def normalize_whitespace(text: pl.Expr) -> pl.Expr:
+    """LF line ends, plain spaces, no trailing blanks on any line, no outer whitespace."""
+    return (
+        text.str.replace_all("\r\n?", "\n")
+        .str.replace_all("[\u00a0\u2009\u202f]", " ")
+        .str.replace_all(r"(?m)[ \t]+$", "")
+        .str.strip_chars()
+    )
+
+
+def strip_prefix_headers(
+    text: pl.Expr, patterns: tuple[str, ...] = DEFAULT_PREFIX_HEADERS
+) -> pl.Expr:
+    """Remove one echoed demo header at the start of the text, keeping what follows it."""
+    if not patterns:
+        return text
+    alternatives = "|".join(f"(?:{p})" for p in patterns)
+    return text.str.replace(rf"(?i)^(?:{alternatives})[ \t]*\n?", "").str.strip_chars_start()
+
+
+def strip_answer_preamble(text: pl.Expr) -> pl.Expr:
+    """Remove a leading ``The answer is X.`` line (the prompt's last line, echoed)."""
+    return text.str.replace(ANSWER_PREAMBLE, "").str.strip_chars_start()
+
+
+def cut_at_stop_headers(text: pl.Expr, headers: tuple[str, ...] = DEFAULT_STOP_HEADERS) -> pl.Expr:
+    """Cut the text at the first line that starts with a stop header (a new demo or an echoed
+    prompt part); a text that starts with one becomes empty."""
+    if not headers:
+        return text
+    alternatives = "|".join(re.escape(h) for h in headers)
+    return text.str.replace(rf"(?ms)^[ \t]*(?:{alternatives}).*\z", "").str.strip_chars()
+
+
+def keep_part(text: pl.Expr, policy: LinePolicy = "first_line") -> pl.Expr:
+    """The study's first-line policy, or the first paragraph, or everything."""
+    if policy == "first_line":
+        return text.str.replace(r"(?s)\n.*\z", "").str.strip_chars()
+    if policy == "first_paragraph":
+        return text.str.replace(r"(?s)\n[ \t]*\n.*\z", "").str.strip_chars()
+    if policy == "all":
+        return text
+    raise ValueError(f"unknown line policy {policy!r}; allowed: first_line, first_paragraph, all")
+
+
+def clean_text(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
+    """All rules, in order: raw teacher text -> the rationale kept in the consolidated table."""
+    rules = rules or CleaningRules()
+    out = remove_think(text) if rules.remove_think else text
+    out = normalize_whitespace(out)
+    out = strip_prefix_headers(out, rules.prefix_headers)
+    if rules.strip_answer_preamble:
+        out = strip_answer_preamble(out)
+    out = cut_at_stop_headers(out, rules.stop_headers)
+    return keep_part(out, rules.keep)
+
+
+def statement_scope(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
+    """The text searched for an answer statement: the cleaned text *with* its echoed answer
+    preamble (a rationale for "yes" that opens with "The answer is no." contradicts itself)."""
+    rules = rules or CleaningRules()
+    return clean_text(text, rules.model_copy(update={"strip_answer_preamble": False}))
+
+
+def is_empty_text(text: pl.Expr) -> pl.Expr:
+    """True for a missing text or one with no word characters left after cleaning."""
+    return text.is_null() | ~text.str.contains(r"\w")
+
+
+def word_count(text: pl.Expr) -> pl.Expr:
+    """Whitespace-separated words (0 for a missing text)."""
+    return text.str.count_matches(r"\S+").fill_null(0).cast(pl.Int64)
+
+
+def ends_like_sentence(text: pl.Expr) -> pl.Expr:
+    """The text ends with sentence punctuation (optionally followed by quotes or brackets)."""
+    return text.str.contains(r"[.!?…][\"'”’)\]*]*\z")

@@ -1,0 +1,356 @@
+"""Long teacher outputs + examples -> the study's consolidated (wide) table, checks, rejects.
+
+:func:`consolidate` is the one code path for generated shards and for the study's imported
+data: clean every text (``cleaning.py``), run the checks (``checks.py``), pivot one row per
+(example, teacher) with a column per task and option, and join the example's input fields.
+The work is a polars lazy query over all shards; the cleaned long table is materialized once
+(without the raw text) and everything else is derived from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from llm_distillation.consolidation.checks import (
+    REJECTS_SCHEMA,
+    ChecksConfig,
+    check_answer_mismatch,
+    check_duplicates,
+    check_empty_text,
+    check_missing,
+    check_truncated,
+    check_unknown,
+    summarize,
+)
+from llm_distillation.consolidation.cleaning import (
+    ANSWER_PREAMBLE,
+    CleaningRules,
+    clean_text,
+    ends_like_sentence,
+    is_empty_text,
+    normalize_whitespace,
+    remove_think,
+)
+from llm_distillation.teacher.records import TASKS
+
+logger = logging.getLogger(__name__)
+
+N_OPTIONS: Final = {"cqa": 5, "esnli": 3, "strategyqa": 2}
+"""Answer options per benchmark: one counterfactual column each."""
+
+TASK_COLUMNS: Final = {
+    "positive_rationale": "few_shot_positive_rationale",
+    "negative_rationale": "few_shot_negative_rationale",
+    "critique": "critique",
+    "revision": "few_shot_revision",
+}
+"""Consolidated column of each single-output task (the study's names)."""
+
+INPUT_SCHEMA: Final = pl.Schema(
+    {
+        "example_id": pl.String,
+        "benchmark": pl.String,
+        "split": pl.String,
+        "teacher": pl.String,
+        "question": pl.String,
+        "premise": pl.String,
+        "hypothesis": pl.String,
+        "choices": pl.List(pl.String),
+        "answer": pl.String,
+        "answer_index": pl.Int64,
+    }
+)
+
+DEFAULT_REQUIRED_TASKS: Final = (
+    "positive_rationale",
+    "counterfactual_rationale",
+    "critique",
+    "revision",
+)
+
+
+def counterfactual_column(option_index: int) -> str:
+    """The study's column of the rationale for option ``option_index`` (0-based here, 1-based
+    in the name)."""
+    return f"counterfactual_prompt_answer_{option_index + 1}_rationale"
+
+
+def rationale_columns(n_options: int) -> list[str]:
+    """All text columns of a consolidated table, in order."""
+    return [
+        TASK_COLUMNS["positive_rationale"],
+        TASK_COLUMNS["negative_rationale"],
+        *(counterfactual_column(i) for i in range(n_options)),
+        TASK_COLUMNS["critique"],
+        "critique_request",
+        TASK_COLUMNS["revision"],
+    ]
+
+
+def consolidated_schema(benchmark: str) -> pl.Schema:
+    """The one schema of ``{benchmark}.consolidated_{split}`` and its study import."""
+    return pl.Schema(
+        {
+            **INPUT_SCHEMA,
+            **dict.fromkeys(rationale_columns(N_OPTIONS[benchmark]), pl.String),
+            "quality_flags": pl.List(pl.String),
+        }
+    )
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Consolidated:
+    """What :func:`consolidate` returns."""
+
+    table: pl.DataFrame
+    """Wide: one row per (example, teacher) that passed every required check."""
+    rejects: pl.DataFrame
+    """Every check failure (``REJECTS_SCHEMA``)."""
+    summary: pl.DataFrame
+    """Failed rows per (teacher, check) against the teacher's rows (``SUMMARY_SCHEMA``)."""
+
+
+_PREAMBLE_GROUP: Final = "(?i)(" + ANSWER_PREAMBLE.removeprefix("(?i)") + ")"
+
+
+def _column_name() -> pl.Expr:
+    single = pl.col("task").replace_strict(TASK_COLUMNS, default=None, return_dtype=pl.String)
+    return (
+        pl.when(pl.col("task") == "counterfactual_rationale")
+        .then(pl.format("counterfactual_prompt_answer_{}_rationale", pl.col("option_index") + 1))
+        .otherwise(single)
+    )
+
+
+def clean_outputs(
+    outputs: pl.LazyFrame, rules: CleaningRules, text_source: str = "raw_text"
+) -> pl.LazyFrame:
+    """Long outputs with ``column``, cleaned ``text``, ``preamble`` (an echoed "The answer is
+    X." opening, else null), ``is_empty``, ``is_truncated``, ``raw_chars`` and ``is_duplicate``
+    added; the raw text is dropped."""
+    other = "text" if text_source == "raw_text" else "raw_text"
+    src = pl.coalesce(pl.col(text_source), pl.col(other))
+    base = normalize_whitespace(remove_think(src) if rules.remove_think else src)
+    keys = ["teacher", "example_id", "task", "option_index"]
+    return (
+        outputs.with_row_index("row_id")
+        .with_columns(
+            text=clean_text(src, rules),
+            preamble=base.str.extract(_PREAMBLE_GROUP, 1).str.strip_chars(),
+            raw_end=src.str.strip_chars().str.tail(16),
+            raw_chars=src.str.len_chars().fill_null(0).cast(pl.Int64),
+            column=_column_name(),
+            is_duplicate=~pl.struct(keys).is_first_distinct(),
+        )
+        .with_columns(
+            is_empty=is_empty_text(pl.col("text")),
+            reaches_end=pl.col("raw_end").str.ends_with(pl.col("text").str.tail(16)),
+        )
+        .with_columns(
+            is_truncated=pl.col("reaches_end").fill_null(False)
+            & (
+                (pl.col("finish_reason") == "length").fill_null(False)
+                | (
+                    (pl.col("finish_reason").is_null() | (pl.col("finish_reason") == "replay"))
+                    & ~ends_like_sentence(pl.col("text")).fill_null(False)
+                )
+            )
+        )
+        .select(
+            "row_id",
+            "example_id",
+            "benchmark",
+            "split",
+            "teacher",
+            "task",
+            "option_index",
+            "option",
+            "column",
+            "text",
+            "preamble",
+            "finish_reason",
+            "critique_request",
+            "raw_chars",
+            "is_empty",
+            "is_truncated",
+            "is_duplicate",
+        )
+    )
+
+
+def _expected(
+    examples: pl.LazyFrame, teachers: list[str], required_tasks: tuple[str, ...]
+) -> pl.LazyFrame:
+    """One row per (teacher, example, task, option) that must be present."""
+    base = examples.select("example_id", "benchmark", "split", "choices", "answer", "answer_index")
+    base = base.join(
+        pl.LazyFrame({"teacher": teachers}, schema={"teacher": pl.String}), how="cross"
+    )
+    parts = []
+    for task in required_tasks:
+        if task == "counterfactual_rationale":
+            part = (
+                base.with_columns(option_index=pl.int_ranges(pl.col("choices").list.len()))
+                .explode("choices", "option_index")
+                .rename({"choices": "option"})
+            )
+        else:
+            part = base.select(
+                pl.exclude("choices", "answer", "answer_index"),
+                option_index=pl.col("answer_index"),
+                option=pl.col("answer"),
+            )
+        parts.append(
+            part.with_columns(task=pl.lit(task), option_index=pl.col("option_index").cast(pl.Int64))
+        )
+    cols = ["example_id", "benchmark", "split", "teacher", "task", "option_index", "option"]
+    return pl.concat([p.select(cols) for p in parts]).with_columns(column=_column_name())
+
+
+def consolidate(
+    outputs: pl.LazyFrame,
+    examples: pl.DataFrame | pl.LazyFrame,
+    *,
+    benchmark: str,
+    split: str,
+    rules: CleaningRules | None = None,
+    checks: ChecksConfig | None = None,
+    required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS,
+    text_source: str = "raw_text",
+) -> Consolidated:
+    """Merge all teacher outputs of one (benchmark, split) with its examples.
+
+    ``outputs``: long teacher outputs (``TEACHER_OUTPUT_SCHEMA``) of any number of teachers;
+    ``examples``: the split's examples (``EXAMPLE_SCHEMA``), carried through unchanged.
+    """
+    rules = rules or CleaningRules()
+    checks = checks or ChecksConfig()
+    unknown_tasks = set(required_tasks) - set(TASKS)
+    if unknown_tasks:
+        raise ValueError(f"unknown tasks {sorted(unknown_tasks)}; allowed: {list(TASKS)}")
+    n_options = N_OPTIONS[benchmark]
+    ex = (
+        examples.lazy()
+        .filter(pl.col("split") == split)
+        .unique("example_id", keep="first", maintain_order=True)
+        .with_columns(benchmark=pl.lit(benchmark))
+    )
+    long = clean_outputs(outputs.lazy(), rules, text_source).collect()
+    teachers = sorted(long.get_column("teacher").unique().drop_nulls().to_list())
+    logger.info("%s/%s: %d teacher outputs of teachers %s", benchmark, split, len(long), teachers)
+    ex_df = ex.collect()
+    known = (
+        long.lazy()
+        .drop("benchmark", "split")
+        .join(
+            ex_df.lazy().select("example_id", "benchmark", "split", "choices", "answer_index"),
+            on="example_id",
+            how="inner",
+        )
+    )
+    unknown = long.lazy().join(ex_df.lazy().select("example_id"), on="example_id", how="anti")
+    first = known.filter(~pl.col("is_duplicate"))
+
+    failures: list[pl.LazyFrame] = []
+    rule = checks.rule
+    if rule("duplicate_example").enabled:
+        failures.append(check_duplicates(known))
+    if rule("unknown_example").enabled:
+        failures.append(check_unknown(unknown, benchmark, split))
+    if rule("empty_text").enabled:
+        failures.append(check_empty_text(first))
+    if rule("truncated").enabled:
+        failures.append(check_truncated(first))
+    if rule("answer_mismatch").enabled:
+        scoped = first.with_columns(
+            scope=pl.concat_str(["preamble", "text"], separator=" ", ignore_nulls=True)
+        )
+        failures.append(check_answer_mismatch(scoped, checks.mismatch_tasks))
+    if (rule("missing_example").enabled or rule("missing_output").enabled) and teachers:
+        expected = _expected(ex_df.lazy(), teachers, required_tasks)
+        seen = first.select("teacher", "example_id").unique()
+        whole, partial = check_missing(expected, first, seen)
+        if rule("missing_example").enabled:
+            failures.append(whole)
+        if rule("missing_output").enabled:
+            failures.append(partial)
+
+    failed = (
+        pl.concat(failures, how="vertical_relaxed").collect()
+        if failures
+        else empty_rejects().drop("rejected")
+    )
+    required = [c for c in failed.get_column("check").unique().to_list() if rule(c).required]
+    rejects = failed.with_columns(rejected=pl.col("check").is_in(required)).select(
+        REJECTS_SCHEMA.names()
+    )
+    rejects = rejects.cast(dict(REJECTS_SCHEMA)).sort("teacher", "example_id", "check", "column")
+
+    # A row leaves the table when a required check failed on it. Duplicate copies and unknown
+    # ids are not rows of the table (the first copy stays).
+    row_level = rejects.filter(
+        pl.col("rejected") & ~pl.col("check").is_in(["duplicate_example", "unknown_example"])
+    )
+    flags = (
+        rejects.filter(~pl.col("rejected"))
+        .group_by("teacher", "example_id")
+        .agg(quality_flags=pl.col("check").unique().sort())
+    )
+    text_cols = [c for c in rationale_columns(n_options) if c != "critique_request"]
+    wide = first.group_by("teacher", "example_id").agg(
+        *(pl.col("text").filter(pl.col("column") == c).first().alias(c) for c in text_cols),
+        critique_request=pl.col("critique_request")
+        .filter(pl.col("task").is_in(["critique", "revision"]))
+        .drop_nulls()
+        .first(),
+    )
+    schema = consolidated_schema(benchmark)
+    table = (
+        ex_df.lazy()
+        .join(wide, on="example_id", how="inner")
+        .join(
+            row_level.lazy().select("teacher", "example_id").unique(),
+            on=["teacher", "example_id"],
+            how="anti",
+        )
+        .join(flags.lazy(), on=["teacher", "example_id"], how="left")
+        .with_columns(
+            quality_flags=pl.col("quality_flags").fill_null(pl.lit([], pl.List(pl.String)))
+        )
+        .select(schema.names())
+        .cast(dict(schema))
+        .sort("teacher", "example_id")
+        .collect()
+    )
+    totals = pl.DataFrame(
+        {
+            "benchmark": benchmark,
+            "split": split,
+            "teacher": teachers,
+            "total_rows": [len(ex_df)] * len(teachers),
+        },
+        schema={
+            "benchmark": pl.String,
+            "split": pl.String,
+            "teacher": pl.String,
+            "total_rows": pl.Int64,
+        },
+    )
+    summary = summarize(rejects, totals, checks)
+    logger.info(
+        "%s/%s: %d consolidated rows, %d failures (%d rows rejected)",
+        benchmark,
+        split,
+        len(table),
+        len(rejects),
+        row_level.select("teacher", "example_id").n_unique(),
+    )
+    return Consolidated(table=table, rejects=rejects, summary=summary)
