@@ -10,6 +10,7 @@ from llm_distillation.teacher.backends import create_backend
 from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.openai_backend import (
     OpenAICompatibleBackend,
+    _retry_after,
     apply_client_stops,
 )
 
@@ -113,6 +114,14 @@ def test_only_four_stops_go_to_the_server_and_the_rest_apply_here() -> None:
     assert result.finish_reason == "stop"
 
 
+def test_retry_after_headers() -> None:
+    assert _retry_after({"retry-after": "2"}) == 2.0
+    assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert _retry_after({"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}) == 0.0
+    assert _retry_after({"retry-after": "soon"}) is None
+    assert _retry_after({}) is None
+
+
 def test_apply_client_stops_cuts_at_the_earliest_match() -> None:
     assert apply_client_stops("a b. c\nd", ["\n", "."]) == ("a b", True)
     assert apply_client_stops("abc", ["x", ""]) == ("abc", False)
@@ -124,7 +133,7 @@ def test_apply_client_stops_cuts_at_the_earliest_match() -> None:
         Fault("FLAKY", "status", times=2, status=429, retry_after="0.1"),
         Fault("FLAKY", "status", times=2, status=500),
         Fault("FLAKY", "status", times=1, status=503),
-        Fault("FLAKY", "slow", times=1, delay_s=1.5),
+        Fault("FLAKY", "slow", times=1, delay_s=3.0),
         Fault("FLAKY", "drop", times=2),
     ],
     ids=["429-retry-after", "500", "503", "slow", "dropped"],
@@ -133,7 +142,7 @@ def test_transient_faults_are_retried_until_success(
     fault: Fault, caplog: pytest.LogCaptureFixture
 ) -> None:
     with FakeOpenAIServer((fault,)) as server:
-        teacher = backend(server, timeout_s=0.5)
+        teacher = backend(server, timeout_s=1.0 if fault.kind == "slow" else 5.0)
         with caplog.at_level(logging.WARNING):
             results = teacher.generate(
                 [request("ok", "plain"), request("flaky", "FLAKY one")], GREEDY
