@@ -1,0 +1,335 @@
+"""The transformers teacher backend on a tiny random Llama (fast) and on SmolLM2 (slow).
+
+The tiny model has its own byte-level BPE tokenizer trained here and a ChatML template, so the
+tests need no download and no converted model. Greedy outputs of the backend are compared with
+``model.generate`` on one unpadded prompt at a time, which is the reference for batching, left
+padding and the prefix cache alike.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from llm_distillation.teacher.backends.base import (
+    DecodingConfig,
+    GenerationRequest,
+    create_backend,
+)
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from llm_distillation.teacher.backends.transformers_backend import (  # noqa: E402
+    TransformersBackend,
+)
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CORPUS = [
+    "Question: Where would you put a plate after washing it? The answer is cupboard.",
+    "A cupboard is where clean dishes are stored until they are used again.",
+    "Question: What do people use to cut paper? The answer is scissors.",
+    "Scissors have two blades that slide past each other to cut thin things.",
+    "You explain why an answer to a commonsense question is right, in one sentence.",
+    "Choices: (a) river (b) desert (c) kitchen (d) garden (e) office",
+]
+SYSTEM = {"role": "system", "content": "You explain why an answer is right, in one sentence."}
+DEMOS = (
+    SYSTEM,
+    {
+        "role": "user",
+        "content": "Question: What do people use to cut paper?\nThe answer is scissors.",
+    },
+    {"role": "assistant", "content": "Scissors have two blades that cut thin things like paper."},
+    {"role": "user", "content": "Question: Where is a clean plate kept?\nThe answer is cupboard."},
+    {"role": "assistant", "content": "A cupboard is where clean dishes are stored."},
+)
+QUESTIONS = (
+    "Where would you find a river?",
+    "What do you use to write on paper when you have no pen at all?",
+    "Where is bread baked?",
+    "Which room of a house has a bed, a lamp and a wardrobe for clothes?",
+    "Where do fish live?",
+)
+
+
+def _user(question: str) -> tuple[dict[str, str], ...]:
+    return ({"role": "user", "content": f"Question: {question}\nThe answer is x."},)
+
+
+def _requests(prefix=DEMOS, stop=()) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(key=f"ex{i}", messages=_user(q), prefix_messages=prefix, stop=stop)
+        for i, q in enumerate(QUESTIONS)
+    ]
+
+
+def _build_tiny_model(folder: Path, *, chat_template: str | None) -> Path:
+    """A 2-layer random Llama (GQA, tied embeddings) with a trained 600-token BPE tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    bpe.train_from_iterator(CORPUS * 20, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", unk_token="<|endoftext|>"
+    )  # no pad token: the backend pads with EOS
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        initializer_range=0.3,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        pad_token_id=None,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    return str(_build_tiny_model(tmp_path_factory.mktemp("tiny_chat"), chat_template=CHATML))
+
+
+@pytest.fixture(scope="module")
+def tiny_plain_model(tmp_path_factory) -> str:
+    return str(_build_tiny_model(tmp_path_factory.mktemp("tiny_plain"), chat_template=None))
+
+
+def _backend(model: str, **options) -> TransformersBackend:
+    return TransformersBackend(model, device="cpu", progress=False, **options)
+
+
+def _reference(backend: TransformersBackend, request: GenerationRequest, max_new: int) -> str:
+    """Greedy ``model.generate`` on the single unpadded prompt (no stop strings)."""
+    backend._ensure_loaded()
+    tokenizer, model = backend._tokenizer, backend._model
+    chat = [*request.prefix_messages, *request.messages]
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    else:
+        text = "\n\n".join(m["content"] for m in chat)
+        ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new,
+        do_sample=False,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_created_by_name_and_described(tiny_model):
+    backend = create_backend("transformers", model=tiny_model, device="cpu", batch_size=3)
+    assert isinstance(backend, TransformersBackend)
+    description = backend.describe()
+    assert description["model"] == tiny_model
+    assert description["dtype"] == "float32"
+    assert description["device"] == "cpu"
+    assert description["batch_size"] == 3
+    assert description["prefix_cache"] is True
+    assert description["transformers_version"] == transformers.__version__
+    assert description["torch_version"] == torch.__version__
+    backend.close()
+
+
+def test_results_in_request_order_with_token_counts(tiny_model):
+    backend = _backend(tiny_model, batch_size=2)
+    requests = list(reversed(_requests()))
+    results = backend.generate(requests, DecodingConfig(max_new_tokens=6))
+    assert [r.key for r in results] == [r.key for r in requests]
+    tokenizer = backend._tokenizer
+    for request, result in zip(requests, results, strict=True):
+        chat = [*request.prefix_messages, *request.messages]
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        assert result.prompt_tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert 1 <= result.generated_tokens <= 6
+        assert result.finish_reason in {"stop", "length"}
+        if result.finish_reason == "length":
+            assert result.generated_tokens == 6
+        assert not result.prompt_truncated and result.error is None
+    assert backend.generate([], DecodingConfig()) == []
+
+
+@pytest.mark.parametrize("static_cache", [False, True])
+def test_batched_padded_and_prefix_cached_equal_unbatched_generate(tiny_model, static_cache):
+    """Left padding and the prefix KV cache change nothing in greedy outputs."""
+    decoding = DecodingConfig(max_new_tokens=12)
+    requests = _requests()
+    cached = _backend(tiny_model, batch_size=4, static_cache=static_cache)
+    uncached = _backend(tiny_model, batch_size=4, prefix_cache=False, static_cache=static_cache)
+    with_cache = cached.generate(requests, decoding)
+    assert len(cached._prefix_kv) == 1  # one shared prefix, prefilled once
+    without = uncached.generate(requests, decoding)
+    expected = [_reference(cached, r, 12) for r in requests]
+    assert [r.text for r in with_cache] == expected
+    assert [r.text for r in without] == expected
+    assert [r.generated_tokens for r in with_cache] == [r.generated_tokens for r in without]
+
+
+def test_prefix_cache_without_chat_template(tiny_plain_model):
+    """Plain joined contents: the prefix boundary may tokenise differently, outputs may not."""
+    decoding = DecodingConfig(max_new_tokens=10)
+    requests = _requests()
+    cached = _backend(tiny_plain_model, batch_size=5)
+    results = cached.generate(requests, decoding)
+    expected = [_reference(cached, r, 10) for r in requests]
+    assert [r.text for r in results] == expected
+
+
+def test_prefix_not_matching_the_rendered_prompt_falls_back(tiny_model, tmp_path):
+    """A template whose rendering of the prefix alone differs from the start of the full prompt
+    (here: a header counting the messages) must not use the prefix cache."""
+    import shutil
+
+    folder = tmp_path / "counting"
+    shutil.copytree(tiny_model, folder)
+    backend = _backend(str(folder), batch_size=5)
+    backend._ensure_loaded()
+    backend._tokenizer.chat_template = "{{ messages | length }} turns\n" + CHATML
+    requests = _requests()
+    results = backend.generate(requests, DecodingConfig(max_new_tokens=8))
+    assert len(backend._prefix_kv) == 0
+    assert [r.text for r in results] == [_reference(backend, r, 8) for r in requests]
+
+
+def test_stop_strings_apply_per_row(tiny_model):
+    decoding = DecodingConfig(max_new_tokens=16)
+    backend = _backend(tiny_model, batch_size=5)
+    plain = backend.generate(_requests(), decoding)
+    first, second = plain[0], plain[1]
+    assert first.finish_reason == "length" and second.finish_reason == "length"
+    # two ASCII letters from the second half of row 0's text: row 0 must be cut there
+    starts = [
+        i
+        for i in range(len(first.text) // 2, len(first.text) - 1)
+        if first.text[i : i + 2].isascii() and first.text[i : i + 2].isalpha()
+    ]
+    assert starts, first.text
+    stop = first.text[starts[0] : starts[0] + 2]
+    requests = _requests()
+    requests[0] = GenerationRequest(
+        key=requests[0].key,
+        messages=requests[0].messages,
+        prefix_messages=requests[0].prefix_messages,
+        stop=(stop, "\x00never"),
+    )
+    results = backend.generate(requests, decoding)
+    assert results[0].finish_reason == "stop"
+    assert results[0].text == first.text[: first.text.index(stop)]
+    assert stop not in results[0].text
+    assert results[0].generated_tokens < 16
+    # the other rows are unaffected by row 0's stop string and run to max_new_tokens
+    assert [r.text for r in results[1:]] == [r.text for r in plain[1:]]
+    assert all(r.finish_reason == "length" and r.generated_tokens == 16 for r in results[1:])
+
+
+def test_context_overflow_truncate_keeps_system_and_suffix(tiny_model):
+    backend = _backend(tiny_model, batch_size=5, max_context=80)
+    request = _requests()[3]
+    decoding = DecodingConfig(max_new_tokens=8)
+    backend._ensure_loaded()
+    full = backend._prepare(0, request, 0).ids
+    assert len(full) > 72
+    prepared = backend._prepare(0, request, decoding.max_new_tokens)
+    assert prepared.truncated and len(prepared.ids) == 72
+    system_ids = backend._tokenizer(
+        backend._tokenizer.apply_chat_template([SYSTEM], tokenize=False), add_special_tokens=False
+    )["input_ids"]
+    assert prepared.ids[: len(system_ids)] == system_ids
+    keep_tail = 72 - len(system_ids)
+    assert prepared.ids[len(system_ids) :] == full[-keep_tail:]
+    results = backend.generate(_requests(), decoding)
+    assert all(r.prompt_truncated and r.prompt_tokens == 72 for r in results)
+    assert all(r.finish_reason in {"stop", "length"} and r.error is None for r in results)
+
+
+def test_context_overflow_reject_marks_only_the_long_rows(tiny_model):
+    backend = _backend(tiny_model, batch_size=5, max_context=120, prompt_overflow="reject")
+    short = GenerationRequest(key="short", messages=_user("Where do fish live?"))
+    long = _requests()[3]
+    results = backend.generate([long, short], DecodingConfig(max_new_tokens=8))
+    assert [r.key for r in results] == [long.key, "short"]
+    bad, good = results
+    assert bad.finish_reason == "error" and bad.text == "" and bad.generated_tokens == 0
+    assert bad.error == (
+        f"prompt of {bad.prompt_tokens} tokens exceeds context 112 (120 minus max_new_tokens 8)"
+    )
+    assert good.error is None and good.finish_reason in {"stop", "length"}
+    assert not good.prompt_truncated
+
+
+def test_seeded_sampling_is_reproducible_and_batch_independent(tiny_model):
+    requests = _requests()
+    sample = DecodingConfig(max_new_tokens=10, do_sample=True, temperature=1.0, top_p=0.95, seed=7)
+    batched = _backend(tiny_model, batch_size=5)
+    one_by_one = _backend(tiny_model, batch_size=1, prefix_cache=False)
+    first = [r.text for r in batched.generate(requests, sample)]
+    assert [r.text for r in batched.generate(requests, sample)] == first
+    assert [r.text for r in one_by_one.generate(requests, sample)] == first
+    other_seed = DecodingConfig(max_new_tokens=10, do_sample=True, top_p=0.95, seed=8)
+    assert [r.text for r in batched.generate(requests, other_seed)] != first
+    greedy = [r.text for r in batched.generate(requests, DecodingConfig(max_new_tokens=10))]
+    assert greedy != first
+
+
+def test_invalid_settings_are_refused(tiny_model):
+    with pytest.raises(ValueError, match="prompt_overflow"):
+        TransformersBackend(tiny_model, prompt_overflow="drop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        TransformersBackend(tiny_model, batch_size=0)
+    with pytest.raises(ValueError, match="dtype"):
+        TransformersBackend(tiny_model, device="cpu", dtype="int8")
+
+
+# ---------------------------------------------------------------------- the real default teacher
+def _default_teacher_folder(tmp_path_factory) -> Path:
+    """The converted SmolLM2 of ``data/06_models`` if present, else a conversion in a temp dir."""
+    from llm_distillation.teacher.model_artifacts import ensure_default_teacher
+
+    root = Path(__file__).resolve().parents[2]
+    folder = root / "data/06_models/teacher/smollm2-135m-instruct"
+    if os.environ.get("LLM_DISTILLATION_FRESH_TEACHER") or not folder.is_dir():
+        folder = tmp_path_factory.mktemp("teacher") / "smollm2-135m-instruct"
+    return ensure_default_teacher(folder)
+
+
+@pytest.mark.slow
+def test_default_teacher_generates_and_prefix_cache_matches(tmp_path_factory):
+    folder = _default_teacher_folder(tmp_path_factory)
+    requests = [
+        GenerationRequest(key=f"q{i}", messages=_user(q), prefix_messages=DEMOS, stop=("\n",))
+        for i, q in enumerate(QUESTIONS[:2])
+    ]
+    decoding = DecodingConfig(max_new_tokens=24)
+    cached = _backend(str(folder), batch_size=2)
+    uncached = _backend(str(folder), batch_size=2, prefix_cache=False)
+    with_cache = cached.generate(requests, decoding)
+    without = uncached.generate(requests, decoding)
+    assert all(r.text.strip() and r.generated_tokens > 0 for r in with_cache)
+    assert [r.text for r in with_cache] == [r.text for r in without]
+    assert cached.describe()["converted_from"]["name"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
