@@ -64,7 +64,7 @@ class PerTeacherParquetDataset(AbstractVersionedDataset[pl.DataFrame, pl.LazyFra
             if not _SAFE.match(name):
                 raise DatasetError(f"teacher name {name!r} cannot be a file name")
             part.write_parquet(folder / f"{name}.parquet")
-        self._invalidate_cache()
+        self._clear_version_cache()
 
     def _exists(self) -> bool:
         try:

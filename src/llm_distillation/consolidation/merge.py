@@ -91,6 +91,13 @@ def rationale_columns(n_options: int) -> list[str]:
     ]
 
 
+def _task_columns(tasks: tuple[str, ...], n_options: int) -> list[str]:
+    cols = [TASK_COLUMNS[t] for t in tasks if t in TASK_COLUMNS]
+    if "counterfactual_rationale" in tasks:
+        cols += [counterfactual_column(i) for i in range(n_options)]
+    return cols
+
+
 def consolidated_schema(benchmark: str) -> pl.Schema:
     """The one schema of ``{benchmark}.consolidated_{split}`` and its study import."""
     return pl.Schema(
@@ -186,32 +193,34 @@ def clean_outputs(
     )
 
 
-def _expected(
-    examples: pl.LazyFrame, teachers: list[str], required_tasks: tuple[str, ...]
-) -> pl.LazyFrame:
+def _expected(examples: pl.LazyFrame, teacher_tasks: dict[str, list[str]]) -> pl.LazyFrame:
     """One row per (teacher, example, task, option) that must be present."""
     base = examples.select("example_id", "benchmark", "split", "choices", "answer", "answer_index")
-    base = base.join(
-        pl.LazyFrame({"teacher": teachers}, schema={"teacher": pl.String}), how="cross"
-    )
     parts = []
-    for task in required_tasks:
-        if task == "counterfactual_rationale":
-            part = (
-                base.with_columns(option_index=pl.int_ranges(pl.col("choices").list.len()))
-                .explode("choices", "option_index")
-                .rename({"choices": "option"})
+    for teacher, tasks in teacher_tasks.items():
+        for task in tasks:
+            if task == "counterfactual_rationale":
+                part = (
+                    base.with_columns(option_index=pl.int_ranges(pl.col("choices").list.len()))
+                    .explode("choices", "option_index")
+                    .rename({"choices": "option"})
+                )
+            else:
+                part = base.select(
+                    pl.exclude("choices", "answer", "answer_index"),
+                    option_index=pl.col("answer_index"),
+                    option=pl.col("answer"),
+                )
+            parts.append(
+                part.with_columns(
+                    teacher=pl.lit(teacher),
+                    task=pl.lit(task),
+                    option_index=pl.col("option_index").cast(pl.Int64),
+                )
             )
-        else:
-            part = base.select(
-                pl.exclude("choices", "answer", "answer_index"),
-                option_index=pl.col("answer_index"),
-                option=pl.col("answer"),
-            )
-        parts.append(
-            part.with_columns(task=pl.lit(task), option_index=pl.col("option_index").cast(pl.Int64))
-        )
     cols = ["example_id", "benchmark", "split", "teacher", "task", "option_index", "option"]
+    if not parts:
+        return pl.LazyFrame(schema={c: pl.String for c in cols} | {"option_index": pl.Int64})
     return pl.concat([p.select(cols) for p in parts]).with_columns(column=_column_name())
 
 
@@ -274,8 +283,25 @@ def consolidate(
             scope=pl.concat_str(["preamble", "text"], separator=" ", ignore_nulls=True)
         )
         failures.append(check_answer_mismatch(scoped, checks.mismatch_tasks))
+    # A required task a teacher produced no output for at all was not run for it (the study
+    # kept no critiques): logged, and its column stays null. Holes are missing_output.
+    present_tasks = long.select("teacher", "task").unique().group_by("teacher").agg(pl.col("task"))
+    produced = dict(zip(*present_tasks.get_columns(), strict=True))
+    teacher_tasks: dict[str, list[str]] = {}
+    for teacher in teachers:
+        tasks = set(produced.get(teacher, []).to_list())
+        absent = [t for t in required_tasks if t not in tasks]
+        if absent:
+            logger.warning(
+                "%s/%s: teacher %r has no %s outputs at all; not checked for them",
+                benchmark,
+                split,
+                teacher,
+                ", ".join(absent),
+            )
+        teacher_tasks[teacher] = [t for t in required_tasks if t in tasks]
     if (rule("missing_example").enabled or rule("missing_output").enabled) and teachers:
-        expected = _expected(ex_df.lazy(), teachers, required_tasks)
+        expected = _expected(ex_df.lazy(), teacher_tasks)
         seen = first.select("teacher", "example_id").unique()
         whole, partial = check_missing(expected, first, seen)
         if rule("missing_example").enabled:
@@ -288,10 +314,14 @@ def consolidate(
         if failures
         else empty_rejects().drop("rejected")
     )
+    # A failure rejects the row when its check is required, unless it concerns the text of a
+    # task that is not required (an empty negative rationale is only flagged).
     required = [c for c in failed.get_column("check").unique().to_list() if rule(c).required]
-    rejects = failed.with_columns(rejected=pl.col("check").is_in(required)).select(
-        REJECTS_SCHEMA.names()
-    )
+    optional_columns = _task_columns(tuple(t for t in TASKS if t not in required_tasks), n_options)
+    rejects = failed.with_columns(
+        rejected=pl.col("check").is_in(required)
+        & ~pl.col("column").is_in(optional_columns).fill_null(False)
+    ).select(REJECTS_SCHEMA.names())
     rejects = rejects.cast(dict(REJECTS_SCHEMA)).sort("teacher", "example_id", "check", "column")
 
     # A row leaves the table when a required check failed on it. Duplicate copies and unknown
@@ -330,12 +360,20 @@ def consolidate(
         .sort("teacher", "example_id")
         .collect()
     )
+    # Shares are of the split's examples when every example must be covered
+    # (missing_example on), else of the examples the teacher was run on.
+    covered = dict(
+        first.group_by("teacher").agg(pl.col("example_id").n_unique()).collect().iter_rows()
+    )
     totals = pl.DataFrame(
         {
             "benchmark": benchmark,
             "split": split,
             "teacher": teachers,
-            "total_rows": [len(ex_df)] * len(teachers),
+            "total_rows": [
+                len(ex_df) if rule("missing_example").enabled else int(covered.get(t, 0))
+                for t in teachers
+            ],
         },
         schema={
             "benchmark": pl.String,

@@ -31,6 +31,13 @@ from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 
 logger = logging.getLogger(__name__)
 
+STUDY_FOLDERS: Final = {
+    "cqa": {"llama": ("train", "test")},
+    "esnli": {"llama": ("train",)},
+    "strategyqa": {"llama": ("train", "test"), "qwen": ("train", "test")},
+}
+"""The study's folders ``<benchmark>-<teacher>-<split>`` (``llm_outputs/SOURCE.md``)."""
+
 STUDY_COLUMNS: Final = {
     "few_shot_positive_rationale": "positive_rationale",
     "few_shot_negative_rationale": "negative_rationale",

@@ -1,0 +1,193 @@
+"""Student training views built from a consolidated table alone (STUDY.md, "Student training").
+
+One consolidated row (example × teacher) gives:
+
+``predict``         ``[predict] <task>`` -> ``The answer is <gold>``
+``explain``         ``[explain] <task>`` -> the rationale (unrevised ``positive`` or ``revised``)
+``factual``         ``[factual] <task>`` -> ``<gold rationale> So the answer is <gold>.``
+``counterfactual``  ``[counterfactual] <task>\\nRationale: <rationale of a wrong option>`` ->
+                    ``So the answer is <that option>.`` — one view per wrong option (the
+                    reference code used only one of them); ``answer_only_loss`` is true, as in
+                    SCOTT the loss covers the answer tokens only.
+
+``<task>`` is ``Question: …\\nChoices: (a) … (b) …`` (CommonsenseQA, StrategyQA) or
+``Premise: …\\nHypothesis: …\\nChoices: (a) entailment (b) neutral (c) contradiction``
+(e-SNLI). Views with an empty or missing text are not built (``skipped`` in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final, Literal
+
+import polars as pl
+
+from llm_distillation.consolidation.merge import TASK_COLUMNS, counterfactual_column
+
+logger = logging.getLogger(__name__)
+
+VIEWS: Final = ("predict", "explain", "factual", "counterfactual")
+RationaleKind = Literal["positive", "revised"]
+RATIONALE_COLUMNS: Final = {
+    "positive": TASK_COLUMNS["positive_rationale"],
+    "revised": TASK_COLUMNS["revision"],
+}
+VIEW_SCHEMA: Final = pl.Schema(
+    {
+        "example_id": pl.String,
+        "benchmark": pl.String,
+        "split": pl.String,
+        "teacher": pl.String,
+        "view": pl.String,
+        "option_index": pl.Int64,
+        "input": pl.String,
+        "target": pl.String,
+        "answer_only_loss": pl.Boolean,
+    }
+)
+_LETTERS: Final = {i: f"({chr(97 + i)})" for i in range(26)}
+
+
+def choices_text() -> pl.Expr:
+    """``(a) first (b) second …`` from the ``choices`` list."""
+    return (
+        pl.col("choices")
+        .list.eval(
+            pl.concat_str(
+                pl.int_range(pl.len()).replace_strict(_LETTERS, return_dtype=pl.String),
+                pl.element(),
+                separator=" ",
+            )
+        )
+        .list.join(" ")
+    )
+
+
+def task_text() -> pl.Expr:
+    """The task part of every view's input."""
+    nli = pl.format(
+        "Premise: {}\nHypothesis: {}\nChoices: {}",
+        pl.col("premise"),
+        pl.col("hypothesis"),
+        choices_text(),
+    )
+    qa = pl.format("Question: {}\nChoices: {}", pl.col("question"), choices_text())
+    return pl.when(pl.col("premise").is_not_null()).then(nli).otherwise(qa)
+
+
+def _usable(text: pl.Expr) -> pl.Expr:
+    return text.is_not_null() & (text.str.strip_chars() != "")
+
+
+def build_views(
+    table: pl.DataFrame | pl.LazyFrame,
+    views: tuple[str, ...] = VIEWS,
+    rationale: RationaleKind = "positive",
+    factual_rationale: RationaleKind | Literal["counterfactual"] = "positive",
+) -> pl.DataFrame:
+    """Every requested view of every row of a consolidated table (``VIEW_SCHEMA``).
+
+    ``rationale`` picks the explain target; ``factual_rationale`` the factual one
+    (``counterfactual`` = the counterfactual prompt's rationale for the gold option).
+    """
+    unknown = set(views) - set(VIEWS)
+    if unknown:
+        raise ValueError(f"unknown views {sorted(unknown)}; allowed: {list(VIEWS)}")
+    lf = table.lazy().with_columns(
+        _task=task_text(),
+        _gold=pl.col("choices").list.get(pl.col("answer_index")),
+    )
+    keys = ["example_id", "benchmark", "split", "teacher"]
+    parts: list[pl.LazyFrame] = []
+
+    def part(
+        frame: pl.LazyFrame,
+        view: str,
+        *,
+        option: pl.Expr,
+        inp: pl.Expr,
+        target: pl.Expr,
+        ok: pl.Expr,
+    ) -> pl.LazyFrame:
+        return frame.filter(ok).select(
+            *keys,
+            view=pl.lit(view),
+            option_index=option.cast(pl.Int64),
+            input=inp,
+            target=target,
+            answer_only_loss=pl.lit(view == "counterfactual"),
+        )
+
+    gold = pl.col("answer_index")
+    if "predict" in views:
+        parts.append(
+            part(
+                lf,
+                "predict",
+                option=gold,
+                inp=pl.concat_str(pl.lit("[predict] "), "_task"),
+                target=pl.format("The answer is {}", pl.col("_gold")),
+                ok=pl.lit(True),
+            )
+        )
+    if "explain" in views:
+        col = pl.col(RATIONALE_COLUMNS[rationale])
+        parts.append(
+            part(
+                lf,
+                "explain",
+                option=gold,
+                inp=pl.concat_str(pl.lit("[explain] "), "_task"),
+                target=col,
+                ok=_usable(col),
+            )
+        )
+    schema_names = lf.collect_schema().names()
+    n_cf = sum(1 for c in schema_names if c.startswith("counterfactual_prompt_answer_"))
+    if "factual" in views:
+        if factual_rationale == "counterfactual":
+            col = pl.coalesce(
+                *(pl.when(gold == i).then(pl.col(counterfactual_column(i))) for i in range(n_cf))
+            )
+        else:
+            col = pl.col(RATIONALE_COLUMNS[factual_rationale])
+        parts.append(
+            part(
+                lf,
+                "factual",
+                option=gold,
+                inp=pl.concat_str(pl.lit("[factual] "), "_task"),
+                target=pl.format("{} So the answer is {}.", col.str.strip_chars(), pl.col("_gold")),
+                ok=_usable(col),
+            )
+        )
+    if "counterfactual" in views:
+        for i in range(n_cf):
+            col = pl.col(counterfactual_column(i))
+            option = pl.col("choices").list.get(i, null_on_oob=True)
+            parts.append(
+                part(
+                    lf,
+                    "counterfactual",
+                    option=pl.lit(i),
+                    inp=pl.format(
+                        "[counterfactual] {}\nRationale: {}", pl.col("_task"), col.str.strip_chars()
+                    ),
+                    target=pl.format("So the answer is {}.", option),
+                    ok=(gold != i)
+                    & option.is_not_null()
+                    & (option != pl.col("_gold"))
+                    & _usable(col),
+                )
+            )
+    if not parts:
+        return pl.DataFrame(schema=VIEW_SCHEMA)
+    out = pl.concat(parts).collect()
+    return out.select(VIEW_SCHEMA.names()).cast(dict(VIEW_SCHEMA))
+
+
+def row_views(row: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    """The views of one consolidated row (a dict), as dicts — the same code as
+    :func:`build_views`."""
+    frame = pl.DataFrame([row], infer_schema_length=None)
+    return build_views(frame, **kwargs).to_dicts()

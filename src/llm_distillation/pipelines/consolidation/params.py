@@ -1,0 +1,69 @@
+"""Typed parameters of the ``consolidation`` pipeline (``conf/*/parameters_consolidation.yml``).
+
+Discovered and validated before the run by :mod:`llm_distillation.params` (``PARAMETERS``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from llm_distillation.consolidation.checks import CheckRule, ChecksConfig
+from llm_distillation.consolidation.cleaning import CleaningRules
+from llm_distillation.consolidation.merge import DEFAULT_REQUIRED_TASKS
+from llm_distillation.teacher.records import TASKS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_tasks(tasks: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}; allowed: {list(TASKS)}")
+    return tasks
+
+
+STUDY_CHECKS = ChecksConfig(
+    empty_text=CheckRule(required=True, max_share=1.0),
+    answer_mismatch=CheckRule(required=False, max_share=1.0),
+)
+"""The study's data is imported as it is: only rows that cannot be used (empty or missing
+text, duplicates) leave the table; answer mismatches are flagged and reported."""
+
+
+class StudyImportParams(_Strict):
+    """``consolidation.study_import``: the study's own consolidated shards."""
+
+    required_tasks: tuple[str, ...] = (
+        "positive_rationale",
+        "counterfactual_rationale",
+        "revision",
+    )
+    """The study has no critique column (and e-SNLI no negative rationale)."""
+    checks: ChecksConfig = STUDY_CHECKS
+    enforce_thresholds: bool = False
+    """False: a check above its ``max_share`` is logged, not fatal (the data is fixed)."""
+
+    _tasks = field_validator("required_tasks")(_known_tasks)
+
+
+class ConsolidationParams(_Strict):
+    """``params:consolidation``."""
+
+    text_source: Literal["raw_text", "text"] = "raw_text"
+    """Clean from the backend's raw text (default: one cleaning policy for generated and
+    imported data) or from teacher_generation's post-processed ``text``."""
+    cleaning: CleaningRules = CleaningRules()
+    required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS
+    """Tasks every (example, teacher) must have; the others are consolidated when present."""
+    checks: ChecksConfig = ChecksConfig()
+    enforce_thresholds: bool = True
+    study_import: StudyImportParams = Field(default_factory=StudyImportParams)
+
+    _tasks = field_validator("required_tasks")(_known_tasks)
+
+
+PARAMETERS = ConsolidationParams

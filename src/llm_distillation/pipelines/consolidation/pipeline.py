@@ -1,0 +1,189 @@
+"""The ``consolidation`` pipeline.
+
+Per benchmark (namespace ``cqa``, ``esnli``, ``strategyqa``)::
+
+    <b>.teacher_outputs_<split> + <b>.<split>_examples
+        -> consolidate_<split>            (clean, check, pivot; in memory)
+        -> collect_rejects                -> <b>.consolidation_rejects, <b>.consolidation_summary
+        -> enforce_quality_thresholds     -> <b>.consolidated_<split>   (after rejects are saved)
+
+then ``consolidation_quality_report`` (+ figure) over all of them. The study import (tag
+``study_import``, namespaces ``study_<b>``) runs the study's own shards
+(``study_<b>_<teacher>.source``) through the same consolidation into
+``study_<b>.consolidated_<split>`` and ``study_consolidation_quality_report``:
+``kedro run --pipelines consolidation --tags study_import`` runs it alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial, update_wrapper
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from llm_distillation.consolidation.study_import import STUDY_FOLDERS
+from llm_distillation.pipelines.consolidation.nodes import (
+    build_quality_report,
+    collect_rejects,
+    consolidate_split,
+    consolidate_study_split,
+    enforce_quality_thresholds,
+    import_study_outputs,
+    plot_quality,
+)
+from llm_distillation.schema import BENCHMARKS, SPLITS
+
+PARAMS = "params:consolidation"
+
+
+def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``func`` with keyword arguments fixed, keeping its name and docstring."""
+    return update_wrapper(partial(func, **kwargs), func)
+
+
+def _benchmark_pipeline(benchmark: str) -> Pipeline:
+    nodes = [
+        Node(
+            _bind(consolidate_split, benchmark=benchmark, split=split),
+            inputs=[f"teacher_outputs_{split}", f"{split}_examples", PARAMS],
+            outputs=[
+                f"unchecked_{split}",
+                f"consolidation_rejects_{split}",
+                f"consolidation_summary_{split}",
+            ],
+            name=f"consolidate_{split}",
+        )
+        for split in SPLITS
+    ]
+    parts = [
+        n for s in SPLITS for n in (f"consolidation_rejects_{s}", f"consolidation_summary_{s}")
+    ]
+    nodes += [
+        Node(
+            collect_rejects,
+            inputs=parts,
+            outputs=["consolidation_rejects", "consolidation_summary"],
+            name="collect_rejects",
+        ),
+        Node(
+            _bind(enforce_quality_thresholds, benchmark=benchmark),
+            inputs=[
+                "consolidation_rejects",
+                "consolidation_summary",
+                PARAMS,
+                *(f"unchecked_{s}" for s in SPLITS),
+            ],
+            outputs=[f"consolidated_{s}" for s in SPLITS],
+            name="enforce_quality_thresholds",
+        ),
+    ]
+    return Pipeline(nodes)
+
+
+def _report(prefix: str, names: dict[str, list[str]], tag: str) -> Pipeline:
+    """Report node over every benchmark namespace in ``names`` (namespace -> its splits)."""
+    inputs: dict[str, str] = {}
+    for ns, splits in names.items():
+        for s in splits:
+            inputs[f"table_{ns}_{s}"] = f"{ns}.consolidated_{s}"
+        inputs[f"summary_{ns}"] = f"{ns}.consolidation_summary"
+        inputs[f"rejects_{ns}"] = f"{ns}.consolidation_rejects"
+    return Pipeline(
+        [
+            Node(
+                build_quality_report,
+                inputs=inputs,
+                outputs=f"{prefix}consolidation_quality_report",
+                name=f"{prefix}build_quality_report",
+            ),
+            Node(
+                plot_quality,
+                inputs=f"{prefix}consolidation_quality_report",
+                outputs=f"{prefix}consolidation_quality_figure",
+                name=f"{prefix}plot_quality",
+            ),
+        ],
+        tags=tag,
+    )
+
+
+def _study_pipeline(benchmark: str) -> Pipeline:
+    teachers = STUDY_FOLDERS[benchmark]
+    nodes = [
+        Node(
+            _bind(import_study_outputs, teacher=teacher),
+            inputs=f"study_{benchmark}_{teacher}.source",
+            outputs=[f"examples_{teacher}", f"outputs_{teacher}", f"invalid_{teacher}"],
+            name=f"import_study_{teacher}",
+        )
+        for teacher in teachers
+    ]
+    splits = sorted({s for ss in teachers.values() for s in ss}, key=SPLITS.index)
+    for split in splits:
+        triples = [
+            n
+            for t, ss in teachers.items()
+            if split in ss
+            for n in (f"examples_{t}", f"outputs_{t}", f"invalid_{t}")
+        ]
+        nodes.append(
+            Node(
+                _bind(consolidate_study_split, benchmark=benchmark, split=split),
+                inputs=[PARAMS, *triples],
+                outputs=[
+                    f"unchecked_{split}",
+                    f"consolidation_rejects_{split}",
+                    f"consolidation_summary_{split}",
+                ],
+                name=f"consolidate_study_{split}",
+            )
+        )
+    parts = [
+        n for s in splits for n in (f"consolidation_rejects_{s}", f"consolidation_summary_{s}")
+    ]
+    nodes += [
+        Node(
+            collect_rejects,
+            inputs=parts,
+            outputs=["consolidation_rejects", "consolidation_summary"],
+            name="collect_rejects",
+        ),
+        Node(
+            _bind(enforce_quality_thresholds, benchmark=benchmark, study=True),
+            inputs=[
+                "consolidation_rejects",
+                "consolidation_summary",
+                PARAMS,
+                *(f"unchecked_{s}" for s in splits),
+            ],
+            outputs=[f"consolidated_{s}" for s in splits],
+            name="enforce_quality_thresholds",
+        ),
+    ]
+    return Pipeline(nodes)
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    generated = Pipeline(
+        [Pipeline(_benchmark_pipeline(b), namespace=b, parameters={PARAMS}) for b in BENCHMARKS]
+    ) + _report("", {b: list(SPLITS) for b in BENCHMARKS}, "consolidation_report")
+    study = Pipeline(
+        [
+            Pipeline(
+                _study_pipeline(b),
+                namespace=f"study_{b}",
+                parameters={PARAMS},
+                inputs={f"study_{b}_{t}.source" for t in STUDY_FOLDERS[b]},
+            )
+            for b in STUDY_FOLDERS
+        ]
+    ) + _report(
+        "study_",
+        {
+            f"study_{b}": sorted({s for ss in STUDY_FOLDERS[b].values() for s in ss})
+            for b in STUDY_FOLDERS
+        },
+        "study_import",
+    )
+    return Pipeline([generated, Pipeline(study, tags="study_import")], tags="consolidation")
