@@ -264,6 +264,7 @@ def quality_figure(report: dict[str, Any]) -> Any:
                 label=name,
             )
         ax.set_xticks([k + 0.4 - width / 2 for k in range(len(kinds))], kinds, rotation=20)
-    ax_dis.legend(fontsize=7)
+    if ax_dis.get_legend_handles_labels()[0]:
+        ax_dis.legend(fontsize=7)
     fig.tight_layout()
     return fig

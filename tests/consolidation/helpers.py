@@ -1,0 +1,46 @@
+"""Helpers shared by the consolidation tests (writing shards like teacher_generation)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import polars as pl
+
+from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
+from llm_distillation.teacher.sharding import ShardStore
+
+
+def write_shards(root, long: pl.DataFrame, shard_size: int = 50) -> None:
+    """Write long outputs the way teacher_generation does: one folder per teacher and task,
+    ``shard-NNNNN.parquet`` + manifest (through its ``ShardStore``)."""
+    store = ShardStore(root)
+    for (teacher, task), part in long.partition_by(["teacher", "task"], as_dict=True).items():
+        ids = sorted(part["example_id"].unique().to_list())
+        for shard, start in enumerate(range(0, len(ids), shard_size)):
+            chunk = ids[start : start + shard_size]
+            job = SimpleNamespace(
+                teacher=teacher, task=task, shard=shard, manifest={"example_ids": chunk}
+            )
+            store.write(job, part.filter(pl.col("example_id").is_in(chunk)))
+
+
+def outputs_row(**values) -> dict:
+    """One long teacher-output row with defaults for every column."""
+    row = dict.fromkeys(TEACHER_OUTPUT_SCHEMA.names())
+    row.update(
+        benchmark="strategyqa",
+        split="test",
+        teacher="t",
+        finish_reason="stop",
+        is_empty=False,
+        prompt_truncated=False,
+    )
+    row.update(values)
+    row.setdefault("raw_text", row.get("text"))
+    if row["raw_text"] is None:
+        row["raw_text"] = row.get("text")
+    return row
+
+
+def outputs_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([outputs_row(**r) for r in rows], schema=TEACHER_OUTPUT_SCHEMA)
