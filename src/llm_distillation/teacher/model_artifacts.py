@@ -108,6 +108,14 @@ def is_complete_conversion(out_dir: Path, fingerprint: dict[str, Any] | None = N
     return fingerprint is None or marker.get("source") == fingerprint
 
 
+def _make_shareable(folder: Path) -> None:
+    """Give ``folder`` (private from ``mkdtemp``) and its files ordinary read permissions."""
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o644)
+
+
 def convert_to_hf(source: Path, out_dir: Path, *, dtype: str = "float32") -> Path:
     """Write ``source`` (a GGUF file or an HF model folder) to ``out_dir`` as an HF folder.
 
@@ -153,6 +161,7 @@ def convert_to_hf(source: Path, out_dir: Path, *, dtype: str = "float32") -> Pat
             "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp_dir / CONVERSION_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        _make_shareable(tmp_dir)
         old_dir: Path | None = None
         if out_dir.exists():
             old_dir = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
