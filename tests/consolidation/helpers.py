@@ -44,3 +44,20 @@ def outputs_row(**values) -> dict:
 
 def outputs_frame(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame([outputs_row(**r) for r in rows], schema=TEACHER_OUTPUT_SCHEMA)
+
+
+def generated_like(long: pl.DataFrame) -> pl.DataFrame:
+    """Long outputs as a generating backend writes them: stop/length finish reasons, token
+    counts, and critique rows with their request (the study kept no critiques)."""
+    gen = long.with_columns(
+        finish_reason=pl.lit("stop"),
+        prompt_tokens=pl.lit(300, pl.Int64),
+        generated_tokens=pl.col("raw_text").str.len_chars() // 4,
+    )
+    critiques = gen.filter(pl.col("task") == "positive_rationale").with_columns(
+        task=pl.lit("critique"),
+        raw_text=pl.lit("The rationale does not say why the other options are wrong."),
+        text=pl.lit("The rationale does not say why the other options are wrong."),
+        critique_request=pl.lit("Point out what the rationale leaves out."),
+    )
+    return pl.concat([gen, critiques]).select(TEACHER_OUTPUT_SCHEMA.names())

@@ -17,28 +17,10 @@ from llm_distillation.pipelines.consolidation.nodes import (
     consolidate_study_split,
     import_study_outputs,
 )
-from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 from tests.consolidation.conftest import study_raw
-from tests.consolidation.helpers import write_shards
+from tests.consolidation.helpers import generated_like, write_shards
 
 STUDY_TASKS = ("positive_rationale", "counterfactual_rationale", "revision")
-
-
-def generated_like(long: pl.DataFrame) -> pl.DataFrame:
-    """Long outputs as a generating backend writes them: stop/length finish reasons, token
-    counts, and critique rows with their request (the study kept no critiques)."""
-    gen = long.with_columns(
-        finish_reason=pl.lit("stop"),
-        prompt_tokens=pl.lit(300, pl.Int64),
-        generated_tokens=pl.col("raw_text").str.len_chars() // 4,
-    )
-    critiques = gen.filter(pl.col("task") == "positive_rationale").with_columns(
-        task=pl.lit("critique"),
-        raw_text=pl.lit("The rationale does not say why the other options are wrong."),
-        text=pl.lit("The rationale does not say why the other options are wrong."),
-        critique_request=pl.lit("Point out what the rationale leaves out."),
-    )
-    return pl.concat([gen, critiques]).select(TEACHER_OUTPUT_SCHEMA.names())
 
 
 def test_study_import_gives_the_study_layout_with_cleaned_text(study_slices, shared_data):

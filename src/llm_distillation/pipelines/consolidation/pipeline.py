@@ -11,7 +11,8 @@ then ``consolidation_quality_report`` (+ figure) over all of them. The study imp
 ``study_import``, namespaces ``study_<b>``) runs the study's own shards
 (``study_<b>_<teacher>.source``) through the same consolidation into
 ``study_<b>.consolidated_<split>`` and ``study_consolidation_quality_report``:
-``kedro run --pipelines consolidation --tags study_import`` runs it alone.
+``kedro run --pipelines consolidation --tags study_import`` runs it alone, ``--tags
+consolidation_generated`` the rest.
 """
 
 from __future__ import annotations
@@ -166,8 +167,15 @@ def _study_pipeline(benchmark: str) -> Pipeline:
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     generated = Pipeline(
-        [Pipeline(_benchmark_pipeline(b), namespace=b, parameters={PARAMS}) for b in BENCHMARKS]
-    ) + _report("", {b: list(SPLITS) for b in BENCHMARKS}, "consolidation_report")
+        [
+            *(
+                Pipeline(_benchmark_pipeline(b), namespace=b, parameters={PARAMS})
+                for b in BENCHMARKS
+            ),
+            _report("", {b: list(SPLITS) for b in BENCHMARKS}, "consolidation_report"),
+        ],
+        tags="consolidation_generated",
+    )
     study = Pipeline(
         [
             Pipeline(
