@@ -347,8 +347,10 @@ def test_missing_smollm2_package_explains_how_to_install(monkeypatch):
 
 
 # ---------------------------------------------------------------------- the real default teacher
-def _default_teacher_folder(tmp_path_factory) -> Path:
-    """The converted SmolLM2 of ``data/06_models`` if present, else a conversion in a temp dir."""
+@pytest.fixture(scope="module")
+def default_teacher(tmp_path_factory) -> Path:
+    """The converted SmolLM2 of ``data/06_models`` if present (set
+    ``LLM_DISTILLATION_FRESH_TEACHER=1`` to ignore it), else one conversion into a temp dir."""
     from llm_distillation.teacher.model_artifacts import ensure_default_teacher
 
     root = Path(__file__).resolve().parents[2]
@@ -359,8 +361,8 @@ def _default_teacher_folder(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_default_teacher_generates_and_prefix_cache_matches(tmp_path_factory):
-    folder = _default_teacher_folder(tmp_path_factory)
+def test_default_teacher_generates_and_prefix_cache_matches(default_teacher):
+    folder = default_teacher
     requests = [
         GenerationRequest(key=f"q{i}", messages=_user(q), prefix_messages=DEMOS, stop=("\n",))
         for i, q in enumerate(QUESTIONS[:2])
@@ -376,12 +378,12 @@ def test_default_teacher_generates_and_prefix_cache_matches(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_model_folder_dataset_recognises_the_packaged_gguf(tmp_path_factory):
+def test_model_folder_dataset_recognises_the_packaged_gguf(default_teacher):
     """Saving the packaged GGUF into a folder that already holds its conversion does nothing."""
     from llm_distillation.kedro_datasets.hf_model import HFModelFolderDataset
     from llm_distillation.teacher.model_artifacts import CONVERSION_MARKER, find_smollm2_gguf
 
-    folder = _default_teacher_folder(tmp_path_factory)
+    folder = default_teacher
     before = (folder / CONVERSION_MARKER).stat().st_mtime_ns
     dataset = HFModelFolderDataset(path=str(folder))
     dataset.save({"gguf_path": str(find_smollm2_gguf())})

@@ -199,6 +199,7 @@ class TransformersBackend:
         self._pad_id = 0
         self._max_context: int | None = None
         self._prefix_kv: OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = OrderedDict()
+        self._part_memo: dict[tuple[tuple[str, str], ...], list[int] | None] = {}
 
     # ------------------------------------------------------------------ setup
     @staticmethod
@@ -325,12 +326,17 @@ class TransformersBackend:
             description["commit_hash"] = commit
         return description
 
+    def clear_prefix_cache(self) -> None:
+        """Forget the keys/values of the prefixes seen so far."""
+        self._prefix_kv.clear()
+
     def close(self) -> None:
         """Drop the model, tokenizer and cached prefixes."""
         self._model = None
         self._tokenizer = None
         self._forward = None
-        self._prefix_kv.clear()
+        self._part_memo.clear()
+        self.clear_prefix_cache()
         gc.collect()
 
     def generate(
@@ -417,12 +423,23 @@ class TransformersBackend:
         text = "\n\n".join(m["content"] for m in chat)
         return list(tokenizer(text, add_special_tokens=True)["input_ids"])
 
+    def _part_ids(self, part: list[dict[str, str]]) -> list[int] | None:
+        """Tokens of ``part`` rendered alone (memoised: every request of a task shares it)."""
+        key = tuple((m["role"], m["content"]) for m in part)
+        if key not in self._part_memo:
+            try:
+                self._part_memo[key] = self._render_ids(part, generation_prompt=False)
+            except Exception as error:  # templates may refuse a partial chat (e.g. role order)
+                logger.debug("chat template cannot render the prefix alone: %s", error)
+                self._part_memo[key] = None
+            while len(self._part_memo) > 4 * PREFIX_LRU_SIZE:
+                self._part_memo.pop(next(iter(self._part_memo)))
+        return self._part_memo[key]
+
     def _matched_len(self, part: list[dict[str, str]], full_ids: list[int]) -> int:
         """Tokens of ``full_ids`` that the rendering of ``part`` alone covers (0: not a prefix)."""
-        try:
-            part_ids = self._render_ids(part, generation_prompt=False)
-        except Exception as error:  # templates may refuse a partial chat (e.g. role order)
-            logger.debug("chat template cannot render the prefix alone: %s", error)
+        part_ids = self._part_ids(part)
+        if part_ids is None:
             return 0
         common = _common_prefix_len(part_ids, full_ids)
         if common == len(part_ids) or len(part_ids) - common <= BOUNDARY_SLACK:
@@ -556,10 +573,10 @@ class TransformersBackend:
         if token in self._eos_ids:
             row.finish_reason = "stop"
             return
+        if not stops:
+            return  # the text is decoded once, at the end
         previous = len(row.text)
         row.text = self._tokenizer.decode(row.generated, skip_special_tokens=True)
-        if not stops:
-            return
         longest = max(len(s) for s in stops)
         start = max(0, previous - longest + 1)
         hits = [i for i in (row.text.find(s, start) for s in stops if s) if i >= 0]
@@ -655,9 +672,12 @@ class TransformersBackend:
 
     def _result(self, row: _Row) -> GenerationResult:
         p = row.prepared
+        text = row.text
+        if not p.request.stop:
+            text = self._tokenizer.decode(row.generated, skip_special_tokens=True)
         return GenerationResult(
             key=p.request.key,
-            text=row.text,
+            text=text,
             prompt_tokens=len(p.ids),
             generated_tokens=len(row.generated),
             finish_reason=row.finish_reason or "length",
