@@ -45,7 +45,11 @@ def test_study_import_gives_the_study_layout_with_cleaned_text(study_slices, sha
         assert row["question"] == source["question"] and row["choices"] == source["choices"]
         assert row["answer"] == source["answer"]
         assert row["choices"][row["answer_index"]] == source["answer"]
-        expected = pl.select(clean_text(pl.lit(source["few_shot_revision"]))).item()
+        expected = (
+            pl.DataFrame({"t": [source["few_shot_revision"]]})
+            .select(clean_text(pl.col("t")))
+            .item()
+        )
         assert row["few_shot_revision"] == expected
     # rows the checks rejected are all in the rejects, with a reason
     rejected = set(result.rejects.filter("rejected")["example_id"])

@@ -130,6 +130,7 @@ STATEMENT: Final = (
 stated text (up to the next punctuation)."""
 
 _ARTICLE = r"^(?:an?|the)\s+"
+_STATEMENT_WORDS = ["answer", "relationship", "relation", "label"]
 
 
 def _norm(text: pl.Expr) -> pl.Expr:
@@ -144,30 +145,38 @@ def answer_statements(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
     StrategyQA) that opens with an option word ("Yes, …", "Neutral.") states that option.
     """
     fixed = list(FIXED_CHOICES)
+    fixed_words = sorted({c for labels in FIXED_CHOICES.values() for c in labels})
     explicit = (
-        rows.select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
+        # cheap literal prefilter (Aho-Corasick) before the statement regex
+        rows.filter(pl.col(scope).str.contains_any(_STATEMENT_WORDS, ascii_case_insensitive=True))
+        .select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
         .explode("stmt")
         .filter(pl.col("stmt").is_not_null())
-        .with_columns(
-            letter=pl.col("stmt")
-            .str.extract(STATEMENT, 1)
+        .with_columns(groups=pl.col("stmt").str.extract_groups(STATEMENT))
+        .select(
+            "row_id",
+            stmt_id=pl.int_range(pl.len(), dtype=pl.Int64),  # unique, not per row
+            letter=pl.col("groups")
+            .struct.field("1")
             .str.to_lowercase()
             .replace_strict(
                 ["a", "b", "c", "d", "e"], [0, 1, 2, 3, 4], default=None, return_dtype=pl.Int64
             ),
-            stated=_norm(pl.col("stmt").str.extract(STATEMENT, 2)),
+            stated=_norm(pl.col("groups").struct.field("2")),
         )
-        .with_columns(stmt_id=pl.int_range(pl.len()).over("row_id"))
-        .select("row_id", "stmt_id", "letter", "stated")
     )
-    leading = rows.filter(pl.col("benchmark").is_in(fixed)).select(
-        "row_id",
-        stmt_id=pl.lit(-1, pl.Int64),
-        letter=pl.lit(None, pl.Int64),
-        stated=pl.col(scope).str.extract(r"^\W*(\w+)\b").str.to_lowercase(),
+    leading = (
+        rows.filter(pl.col("benchmark").is_in(fixed))
+        .select(
+            "row_id",
+            stmt_id=pl.lit(-1, pl.Int64),
+            letter=pl.lit(None, pl.Int64),
+            stated=pl.col(scope).str.extract(r"^\W*(\w+)\b").str.to_lowercase(),
+        )
+        .filter(pl.col("stated").is_in(fixed_words))
     )
     return pl.concat(
-        [explicit.with_columns(pl.col("stmt_id").cast(pl.Int64)), leading.drop_nulls("stated")],
+        [explicit, leading.drop_nulls("stated")],
         how="vertical_relaxed",
     )
 
@@ -178,9 +187,10 @@ def statement_matches(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
 
     ``rows`` needs ``row_id``, ``benchmark``, ``choices``, ``option_index`` and ``scope``.
     """
-    stmts = answer_statements(rows, scope)
+    stmts = answer_statements(rows, scope).collect().lazy()
     options = (
-        rows.select("row_id", "choices", "option_index")
+        rows.join(stmts.select("row_id").unique(), on="row_id", how="semi")
+        .select("row_id", "choices", "option_index")
         .with_columns(opt_idx=pl.int_ranges(pl.col("choices").list.len()))
         .explode("choices", "opt_idx")
         .with_columns(opt=_norm(pl.col("choices")), opt_idx=pl.col("opt_idx").cast(pl.Int64))
@@ -247,6 +257,7 @@ def check_truncated(rows: pl.LazyFrame) -> pl.LazyFrame:
 def check_answer_mismatch(rows: pl.LazyFrame, tasks: tuple[str, ...]) -> pl.LazyFrame:
     """Rationales that state another option than the one they were conditioned on."""
     subject = rows.filter(pl.col("task").is_in(list(tasks)) & ~pl.col("is_empty"))
+    subject = subject.collect().lazy()  # read by three branches below
     matches = statement_matches(subject)
     bad = subject.join(matches.filter(pl.col("states_other")), on="row_id")
     return _failures(

@@ -10,10 +10,11 @@ applies them in a fixed, documented order (see ``docs/consolidation.md``):
    (``Assistant (clear and helpful):``, ``Rationale:`` …) but keeps what follows it.
 4. :func:`strip_answer_preamble` removes a leading ``The answer is X.`` sentence: the prompt's
    own last line, echoed (the answer it states is still checked, see ``checks.py``).
-5. :func:`cut_at_stop_headers` cuts the text at the first line that starts a new demo or an
-   echoed prompt fragment (``Question:``, ``Choices:``, ``Premise:``, ``Q:`` …).
-6. :func:`keep_part` applies the line policy: ``first_line`` (the study's), ``first_paragraph``
+5. :func:`keep_part` applies the line policy: ``first_line`` (the study's), ``first_paragraph``
    or ``all``.
+6. :func:`cut_at_stop_headers` cuts the text at the first line that starts a new demo or an
+   echoed prompt fragment (``Question:``, ``Choices:``, ``Premise:``, ``Q:`` …). (Cutting
+   before or after the line policy gives the same text; after is cheaper.)
 
 Nothing is ever replaced by a default text: a rationale that cleans to ``""`` stays empty and is
 reported by the ``empty_text`` check (:func:`is_empty_text`).
@@ -89,15 +90,18 @@ class CleaningRules(BaseModel):
 
 def remove_think(text: pl.Expr) -> pl.Expr:
     """Drop ``<think>…</think>`` reasoning blocks; an unclosed ``<think>`` drops the rest."""
-    return text.str.replace_all(r"(?s)<think>.*?</think>", "").str.replace(r"(?s)<think>.*\z", "")
+    return text.str.replace_all(r"(?s)<think>.*?(?:</think>|\z)", "")
 
 
 def normalize_whitespace(text: pl.Expr) -> pl.Expr:
     """LF line ends, plain spaces, no trailing blanks on any line, no outer whitespace."""
     return (
-        text.str.replace_all("\r\n?", "\n")
-        .str.replace_all("[\u00a0\u2009\u202f]", " ")
-        .str.replace_all(r"(?m)[ \t]+$", "")
+        text.str.replace_many(
+            ["\r\n", "\r", "\u00a0", "\u2009", "\u202f"],
+            ["\n", "\n", " ", " ", " "],
+            leftmost=True,
+        )
+        .str.replace_all(r"[ \t]+\n", "\n")
         .str.strip_chars()
     )
 
@@ -129,7 +133,7 @@ def cut_at_stop_headers(text: pl.Expr, headers: tuple[str, ...] = DEFAULT_STOP_H
 def keep_part(text: pl.Expr, policy: LinePolicy = "first_line") -> pl.Expr:
     """The study's first-line policy, or the first paragraph, or everything."""
     if policy == "first_line":
-        return text.str.replace(r"(?s)\n.*\z", "").str.strip_chars()
+        return text.str.splitn("\n", 2).struct.field("field_0").name.keep().str.strip_chars()
     if policy == "first_paragraph":
         return text.str.replace(r"(?s)\n[ \t]*\n.*\z", "").str.strip_chars()
     if policy == "all":
@@ -137,16 +141,30 @@ def keep_part(text: pl.Expr, policy: LinePolicy = "first_line") -> pl.Expr:
     raise ValueError(f"unknown line policy {policy!r}; allowed: first_line, first_paragraph, all")
 
 
+def base_text(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
+    """Rules 1-2 (``<think>`` removal, whitespace): the part shared with the answer preamble."""
+    rules = rules or CleaningRules()
+    out = remove_think(text) if rules.remove_think else text
+    return normalize_whitespace(out)
+
+
+def finish_text(base: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
+    """Rules 3-6 on a :func:`base_text`.
+
+    The line policy is applied before the stop-header cut: the result is the same (a stop
+    header ends the kept part either way) and the cut then scans only the kept part.
+    """
+    rules = rules or CleaningRules()
+    out = strip_prefix_headers(base, rules.prefix_headers)
+    if rules.strip_answer_preamble:
+        out = strip_answer_preamble(out)
+    return cut_at_stop_headers(keep_part(out, rules.keep), rules.stop_headers)
+
+
 def clean_text(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
     """All rules, in order: raw teacher text -> the rationale kept in the consolidated table."""
     rules = rules or CleaningRules()
-    out = remove_think(text) if rules.remove_think else text
-    out = normalize_whitespace(out)
-    out = strip_prefix_headers(out, rules.prefix_headers)
-    if rules.strip_answer_preamble:
-        out = strip_answer_preamble(out)
-    out = cut_at_stop_headers(out, rules.stop_headers)
-    return keep_part(out, rules.keep)
+    return finish_text(base_text(text, rules), rules)
 
 
 def statement_scope(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:

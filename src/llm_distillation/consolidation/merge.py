@@ -29,11 +29,10 @@ from llm_distillation.consolidation.checks import (
 from llm_distillation.consolidation.cleaning import (
     ANSWER_PREAMBLE,
     CleaningRules,
-    clean_text,
+    base_text,
     ends_like_sentence,
+    finish_text,
     is_empty_text,
-    normalize_whitespace,
-    remove_think,
 )
 from llm_distillation.teacher.records import TASKS
 
@@ -145,17 +144,19 @@ def clean_outputs(
     added; the raw text is dropped."""
     other = "text" if text_source == "raw_text" else "raw_text"
     src = pl.coalesce(pl.col(text_source), pl.col(other))
-    base = normalize_whitespace(remove_think(src) if rules.remove_think else src)
     keys = ["teacher", "example_id", "task", "option_index"]
     return (
         outputs.with_row_index("row_id")
         .with_columns(
-            text=clean_text(src, rules),
-            preamble=base.str.extract(_PREAMBLE_GROUP, 1).str.strip_chars(),
+            _base=base_text(src, rules),
             raw_end=src.str.strip_chars().str.tail(16),
             raw_chars=src.str.len_chars().fill_null(0).cast(pl.Int64),
             column=_column_name(),
             is_duplicate=~pl.struct(keys).is_first_distinct(),
+        )
+        .with_columns(
+            text=finish_text(pl.col("_base"), rules),
+            preamble=pl.col("_base").str.extract(_PREAMBLE_GROUP, 1).str.strip_chars(),
         )
         .with_columns(
             is_empty=is_empty_text(pl.col("text")),
@@ -264,6 +265,8 @@ def consolidate(
             on="example_id",
             how="inner",
         )
+        .collect()  # materialized once: every check below reads it
+        .lazy()
     )
     unknown = long.lazy().join(ex_df.lazy().select("example_id"), on="example_id", how="anti")
     first = known.filter(~pl.col("is_duplicate"))
