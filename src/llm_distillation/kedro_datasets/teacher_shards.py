@@ -28,7 +28,9 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
 
     Several catalog entries may point at one folder with different ``tasks`` (one per pipeline
     step), so the lineage shows the order of the tasks. ``writes`` names the tasks a save owns
-    (and may prune); it defaults to ``tasks`` (all tasks when ``tasks`` is not given). Example::
+    (and may prune); it defaults to ``tasks`` (all tasks when ``tasks`` is not given).
+    ``credentials`` (e.g. ``{api_key: …}`` from ``conf/local/credentials.yml``) are handed to
+    the jobs' backends (an OpenAI-compatible endpoint) and never written anywhere. Example::
 
         "{benchmark}.teacher_outputs_{split}":
           type: llm_distillation.kedro_datasets.TeacherShardsDataset
@@ -42,6 +44,7 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         tasks: Sequence[str] | None = None,
         writes: Sequence[str] | None = None,
         view: str = "outputs",
+        credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         unknown = sorted((set(tasks or ()) | set(writes or ())) - set(TASKS))
@@ -53,6 +56,7 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         self._tasks = tuple(tasks) if tasks else None
         self._writes = tuple(writes) if writes else (self._tasks or TASKS)
         self._view = view
+        self._credentials = dict(credentials or {})
         self.metadata = metadata
 
     @property
@@ -68,12 +72,16 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         if self._view != "outputs":
             raise DatasetError("the stats view of a teacher shard folder is read-only")
         description = getattr(data, "description", f"teacher generation {self._path}")
+        jobs = list(data)
+        if self._credentials:
+            for job in jobs:  # secrets reach the backend only, never a manifest
+                if hasattr(job, "secrets"):
+                    job.secrets = self._credentials
         run_jobs(
             self._store,
-            data,
+            jobs,
             tasks=self._writes,
             description=description,
-            run_info=lambda job: job.run_info() if hasattr(job, "run_info") else {},
         )
 
     def _exists(self) -> bool:

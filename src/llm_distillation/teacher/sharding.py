@@ -311,6 +311,12 @@ class _Progress:
         self.bar.close()
 
 
+def _job_run_info(job: ShardJob) -> dict[str, Any]:
+    """A job's own extra accounting (``job.run_info()``), when it has any."""
+    info = getattr(job, "run_info", None)
+    return dict(info()) if callable(info) else {}
+
+
 def run_jobs(
     store: ShardStore,
     jobs: Iterable[ShardJob],
@@ -352,7 +358,7 @@ def run_jobs(
                     **shard_stats(df, examples=len(job.manifest.get("example_ids", [])),
                                   seconds=seconds),
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    **(run_info(job) if run_info else {}),
+                    **(run_info or _job_run_info)(job),
                 }  # fmt: skip
                 store.write(job, df, run=run)
                 logger.info(

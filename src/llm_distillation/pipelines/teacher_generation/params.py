@@ -1,0 +1,168 @@
+"""Typed parameters of ``teacher_generation`` (``params:teacher_generation``).
+
+Validated in the ``after_context_created`` hook, before any node runs: an unknown backend,
+task, benchmark or split fails the run at once, naming the allowed values. The prompt
+templates (``params:teacher_prompts``, :class:`~llm_distillation.teacher.prompts.PromptConfig`)
+are validated by the first node, ``prepare_teacher_model``, before anything is converted or
+loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llm_distillation.schema import BENCHMARKS, SPLITS
+from llm_distillation.teacher.backends.base import DecodingConfig, check_backend_name
+from llm_distillation.teacher.prompts import PromptConfig
+from llm_distillation.teacher.records import TASKS
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DecodingParams(_Strict):
+    """Decoding settings of one teacher (recorded in every shard manifest)."""
+
+    max_new_tokens: int = Field(default=48, ge=1)
+    do_sample: bool = False
+    temperature: float = Field(default=1.0, gt=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_config(self) -> DecodingConfig:
+        return DecodingConfig(**self.model_dump())
+
+
+class ShardingParams(_Strict):
+    """Examples per shard, or a fixed number of shards (the study: 10)."""
+
+    shard_size: int | None = Field(default=None, ge=1)
+    num_shards: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> ShardingParams:
+        if (self.shard_size is None) == (self.num_shards is None):
+            raise ValueError("give exactly one of sharding.shard_size and sharding.num_shards")
+        return self
+
+
+class TeacherParams(_Strict):
+    """One teacher: a backend with its options, what it generates, and for which examples."""
+
+    backend: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    use_teacher_model: bool = False
+    """Set ``options.model`` to the folder of the ``teacher_model`` catalog artefact."""
+    decoding: DecodingParams = DecodingParams()
+    tasks: list[str] = Field(default_factory=lambda: list(TASKS))
+    benchmarks: list[str] = Field(default_factory=lambda: list(BENCHMARKS))
+    examples: dict[str, int | None] = Field(default_factory=dict)
+    """Examples per split (seeded subsample); a split not listed, or ``null``: all of them."""
+    chunk_size: int = Field(default=16, ge=1)
+    """Requests handed to the backend per call (progress is updated after each call)."""
+    sharding: ShardingParams | None = None
+    """This teacher's sharding (default: ``teacher_generation.sharding``)."""
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        check_backend_name(value)
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown teacher tasks {unknown}; allowed: {list(TASKS)}")
+        return value
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmarks(cls, value: list[str]) -> list[str]:
+        unknown = [b for b in value if b not in BENCHMARKS]
+        if unknown:
+            raise ValueError(f"unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}")
+        return value
+
+    @field_validator("examples")
+    @classmethod
+    def _examples(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = [s for s in value if s not in SPLITS]
+        if unknown:
+            raise ValueError(f"unknown splits {unknown}; allowed: {list(SPLITS)}")
+        if any(n is not None and n < 0 for n in value.values()):
+            raise ValueError("example counts must be >= 0 (or null for all)")
+        return value
+
+    @model_validator(mode="after")
+    def _dependencies(self) -> TeacherParams:
+        generates = self.backend != "replay"
+        if generates and "critique" in self.tasks and "positive_rationale" not in self.tasks:
+            raise ValueError("the critique task needs the positive_rationale task")
+        if generates and "revision" in self.tasks and "critique" not in self.tasks:
+            raise ValueError("the revision task needs the critique task")
+        secret = sorted({"api_key", "token", "password"} & set(self.options))
+        if secret:
+            raise ValueError(
+                f"options {secret} would be written into shard manifests; put the key in "
+                "conf/local/credentials.yml (`openai: {api_key: …}`) or the OPENAI_API_KEY "
+                "environment variable"
+            )
+        if self.use_teacher_model and "model" in self.options:
+            raise ValueError("give either options.model or use_teacher_model, not both")
+        needs_model = self.backend == "transformers" and not self.use_teacher_model
+        if needs_model and "model" not in self.options:
+            raise ValueError("the transformers backend needs options.model or use_teacher_model")
+        return self
+
+    @property
+    def needs_inputs(self) -> bool:
+        """Whether critique/revision prompts need the earlier tasks' texts (not for replay)."""
+        return self.backend != "replay"
+
+
+class TeacherGenerationParams(_Strict):
+    """``params:teacher_generation``."""
+
+    seed: int = 0
+    """Seeds the example subsample and the prompts' random choices (adjectives, requests)."""
+    sharding: ShardingParams = ShardingParams(shard_size=2)
+    teachers: dict[str, TeacherParams] = Field(min_length=1)
+
+    @field_validator("teachers")
+    @classmethod
+    def _names(cls, value: dict[str, TeacherParams]) -> dict[str, TeacherParams]:
+        bad = [n for n in value if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"teacher names {bad} must be folder-safe ([A-Za-z0-9_.-])")
+        return value
+
+    def check_prompts(self, prompts: PromptConfig) -> None:
+        """Every generating teacher's benchmarks have prompts (replay needs none)."""
+        for name, teacher in self.teachers.items():
+            if teacher.backend == "replay":
+                continue
+            missing = [b for b in teacher.benchmarks if b not in prompts.benchmarks]
+            if missing:
+                raise ValueError(f"teacher {name}: no prompts configured for {missing}")
+
+
+def validate(params: Any, prompts: Any) -> tuple[TeacherGenerationParams, PromptConfig]:
+    """Both parameter blocks, validated (``teacher_generation`` and ``teacher_prompts``)."""
+    cfg = TeacherGenerationParams.model_validate(params)
+    prompt_cfg = (
+        prompts if isinstance(prompts, PromptConfig) else PromptConfig.model_validate(prompts)
+    )
+    cfg.check_prompts(prompt_cfg)
+    return cfg, prompt_cfg
+
+
+PARAMETERS = TeacherGenerationParams

@@ -1,0 +1,93 @@
+"""The ``teacher_generation`` pipeline: one namespaced copy per benchmark, one branch per split.
+
+Per (benchmark, split), in task order::
+
+    {split}_examples -> generate_rationales_{split} -> teacher_rationales_{split}
+        -> generate_critiques_{split} -> teacher_critiques_{split}
+        -> generate_revisions_{split} -> teacher_outputs_{split}
+        -> summarize_generation_{split} -> teacher_generation_stats_{split}
+
+The three ``teacher_*`` datasets are views of one shard folder; ``teacher_outputs_{split}``
+(all tasks) is what consolidation reads. ``teacher_model`` (the converted default teacher) is
+shared by all benchmarks.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from llm_distillation.pipelines.teacher_generation.nodes import (
+    generate_critiques,
+    generate_rationales,
+    generate_revisions,
+    prepare_teacher_model,
+    summarize_generation,
+)
+from llm_distillation.schema import BENCHMARKS, SPLITS
+
+PARAMS = "params:teacher_generation"
+PROMPTS = "params:teacher_prompts"
+
+
+def _split_nodes(split: str) -> list[Node]:
+    return [
+        Node(
+            generate_rationales,
+            inputs=[f"{split}_examples", "teacher_model", PARAMS, PROMPTS],
+            outputs=f"teacher_rationales_{split}",
+            name=f"generate_rationales_{split}",
+        ),
+        Node(
+            generate_critiques,
+            inputs=[
+                f"{split}_examples",
+                f"teacher_rationales_{split}",
+                "teacher_model",
+                PARAMS,
+                PROMPTS,
+            ],
+            outputs=f"teacher_critiques_{split}",
+            name=f"generate_critiques_{split}",
+        ),
+        Node(
+            generate_revisions,
+            inputs={
+                "examples": f"{split}_examples",
+                "rationales": f"teacher_rationales_{split}",
+                "critiques": f"teacher_critiques_{split}",
+                "teacher_model": "teacher_model",
+                "params": PARAMS,
+                "prompts": PROMPTS,
+            },
+            outputs=f"teacher_outputs_{split}",
+            name=f"generate_revisions_{split}",
+        ),
+        Node(
+            summarize_generation,
+            inputs=[f"teacher_outputs_{split}", f"teacher_shard_stats_{split}"],
+            outputs=f"teacher_generation_stats_{split}",
+            name=f"summarize_generation_{split}",
+        ),
+    ]
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    template = Pipeline([n for split in SPLITS for n in _split_nodes(split)])
+    prepare = Pipeline(
+        [
+            Node(
+                prepare_teacher_model,
+                inputs=[PARAMS, PROMPTS],
+                outputs="teacher_model",
+                name="prepare_teacher_model",
+            )
+        ]
+    )
+    per_benchmark = [
+        Pipeline(
+            template,
+            namespace=b,
+            inputs={"teacher_model"},
+            parameters={"teacher_generation", "teacher_prompts"},
+        )
+        for b in BENCHMARKS
+    ]
+    return Pipeline([prepare, *per_benchmark], tags="teacher_generation")

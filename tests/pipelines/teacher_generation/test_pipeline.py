@@ -1,0 +1,139 @@
+"""teacher_generation: structure, parameter checks, no heavy imports, a replay run in a session."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from llm_distillation.params import validate_parameters
+from llm_distillation.teacher.generate import BackendPool
+from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
+
+from ...conftest import PROJECT_ROOT
+from ...kedro_session import run_pipelines
+from .conftest import copy_ingested
+
+NO_SMOLLM2 = {"teachers": {"smollm2": {"benchmarks": []}}}
+
+
+def _base_params() -> dict:
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local")
+    return loader["parameters"]
+
+
+def test_pipeline_order_and_names():
+    from llm_distillation.pipelines.teacher_generation import create_pipeline
+
+    pipe = create_pipeline()
+    names = [n.name for n in pipe.nodes]
+    assert len(names) == len(set(names))
+    assert "prepare_teacher_model" in names
+    order = [n.name for n in pipe.nodes if n.name.startswith("cqa.") and n.name.endswith("_dev")]
+    assert order == [
+        "cqa.generate_rationales_dev",
+        "cqa.generate_critiques_dev",
+        "cqa.generate_revisions_dev",
+        "cqa.summarize_generation_dev",
+    ]
+    outputs = pipe.all_outputs()
+    for b in ("cqa", "esnli", "strategyqa"):
+        for s in ("train", "dev", "test"):
+            assert f"{b}.teacher_outputs_{s}" in outputs
+            assert f"{b}.teacher_generation_stats_{s}" in outputs
+
+
+def test_registry_imports_no_torch_or_transformers():
+    code = (
+        "import sys\n"
+        "from kedro.framework.startup import bootstrap_project\n"
+        f"bootstrap_project({str(PROJECT_ROOT)!r})\n"
+        "from kedro.framework.project import pipelines\n"
+        "assert 'teacher_generation' in dict(pipelines)\n"
+        "from llm_distillation.params import parameter_models\n"
+        "parameter_models()\n"
+        "import llm_distillation.kedro_datasets.teacher_shards\n"
+        "import llm_distillation.pipelines.teacher_generation.nodes\n"
+        "print([m for m in ('torch', 'transformers', 'vllm') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backend": "llamacpp"}, "unknown teacher backend 'llamacpp'; allowed"),
+        ({"tasks": ["positive_rationale", "summary"]}, "unknown teacher tasks"),
+        ({"tasks": ["critique"]}, "needs the positive_rationale task"),
+        ({"examples": {"validation": 3}}, "unknown splits"),
+        ({"benchmarks": ["squad"]}, "unknown benchmarks"),
+    ],
+)
+def test_bad_parameters_fail_naming_allowed_values(change, message):
+    params = _base_params()
+    params["teacher_generation"]["teachers"]["smollm2"].update(change)
+    with pytest.raises(ValueError, match=message):
+        validate_parameters(params)
+
+
+def test_bad_backend_fails_before_anything_runs(tmp_path):
+    bad = {"teacher_generation": {"teachers": {"smollm2": {"backend": "nope"}}}}
+    with pytest.raises(ValueError, match=r"allowed: \['transformers'"):
+        run_pipelines(["teacher_generation"], tmp_path, params=bad)
+    assert not any(tmp_path.iterdir())  # nothing converted, loaded or written
+
+
+def test_bad_prompts_fail_in_the_first_node(tmp_path, ingested):
+    data_dir = copy_ingested(ingested, tmp_path / "data")
+    params = {"teacher_prompts": {"demos_per_task": {"summary": 1}}}
+    with pytest.raises(ValueError, match="unknown tasks"):
+        run_pipelines(["teacher_generation"], data_dir, params=params)
+    assert not (data_dir / "06_models").exists()
+
+
+def test_replay_teacher_through_a_session_and_resume(tmp_path, ingested, shared_data):
+    """The `study` teacher (replay) alone: every configured example, resumable, with stats."""
+    data_dir = copy_ingested(ingested, tmp_path / "data")
+    params = {"shared_data_dir": str(shared_data), "teacher_generation": NO_SMOLLM2}
+    run_pipelines(["teacher_generation"], data_dir, params=params)
+    folder = data_dir / "04_feature" / "teacher_outputs" / "cqa" / "train"
+    frame = pl.read_parquet(sorted(folder.glob("*/*/shard-*.parquet")))
+    assert frame.schema == TEACHER_OUTPUT_SCHEMA
+    assert set(frame["teacher"]) == {"study"}
+    assert set(frame["task"]) == {
+        "positive_rationale",
+        "negative_rationale",
+        "counterfactual_rationale",
+        "revision",
+    }
+    examples = pl.read_parquet(sorted((data_dir / "03_primary/cqa/train.parquet").glob("*/*")))
+    positive = frame.filter(pl.col("task") == "positive_rationale")
+    assert sorted(positive["example_id"]) == sorted(examples["example_id"])  # none missing
+    cf = frame.filter(pl.col("task") == "counterfactual_rationale")
+    assert cf.height == 5 * examples.height
+    assert cf.select("example_id", "option_index").is_unique().all()
+    assert (positive["finish_reason"] == "replay").all()  # every cqa example is in the study
+    assert not positive["is_empty"].any()
+    manifests = sorted(folder.glob("study/*/*.manifest.json"))
+    record = json.loads(manifests[0].read_text())
+    assert record["manifest"]["prompt_template_sha256"]
+    assert record["manifest"]["example_ids"] == sorted(record["manifest"]["example_ids"])
+    stats_dir = data_dir / "08_reporting" / "teacher_generation" / "cqa" / "train_stats.parquet"
+    stats = pl.read_parquet(sorted(stats_dir.glob("*/*")))
+    assert stats["rows"].sum() == frame.height
+    # e-SNLI is not configured for the study teacher: empty, with the schema
+    assert not (data_dir / "04_feature/teacher_outputs/esnli/train/study").exists()
+
+    before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
+    BackendPool.close_all()
+    run_pipelines(["teacher_generation"], data_dir, params=params)
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")} == before  # all skipped
+    assert not BackendPool._backends  # and no backend was created
