@@ -43,6 +43,7 @@ row gets ``finish_reason="error"`` and an empty text. Neither raises.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -526,13 +527,23 @@ class TransformersBackend:
         return states
 
     def _new_cache(self, batch: int, total_len: int, prefix: list[tuple[Any, Any]] | None) -> Any:
-        """A cache for ``batch`` rows holding the prefix states copied into every row."""
+        """A cache for ``batch`` rows holding the prefix states copied into every row.
+
+        Default: when every layer is plain full attention, layers preallocated to ``total_len``
+        and filled in place (a ``DynamicCache`` concatenates, i.e. copies the whole cache, at
+        every step; this saves about a quarter of a decode step at 16 rows of 400 tokens on
+        CPU); otherwise a ``DynamicCache``. ``static_cache``: a ``StaticCache``.
+        """
         from transformers import DynamicCache, StaticCache
+        from transformers.cache_utils import Cache, DynamicLayer
 
         if self.static_cache:
             cache = StaticCache(config=self._model.config, max_cache_len=total_len)
         else:
             cache = DynamicCache(config=self._model.config)
+            if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
+                layer_class = _preallocated_layer_class()
+                cache = Cache(layers=[layer_class(total_len) for _ in cache.layers])
         if prefix is not None:
             for layer_idx, (keys, values) in enumerate(prefix):
                 cache.update(
@@ -683,3 +694,62 @@ class TransformersBackend:
             finish_reason=row.finish_reason or "length",
             prompt_truncated=p.truncated,
         )
+
+
+@functools.cache
+def _preallocated_layer_class() -> type:
+    """A ``DynamicLayer`` that preallocates ``capacity`` positions and writes in place.
+
+    ``keys``/``values`` are views ``(batch, kv_heads, length, head_dim)`` of buffers
+    ``(batch, kv_heads, capacity, head_dim)``; ``batch_select_indices`` keeps some rows.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+
+        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
+            self.device = key_states.device
+            batch, heads, _, _ = key_states.shape
+            self._key_buffer = key_states.new_empty(
+                (batch, heads, self.capacity, key_states.shape[-1])
+            )
+            self._value_buffer = value_states.new_empty(
+                (batch, heads, self.capacity, value_states.shape[-1])
+            )
+            self.is_initialized = True
+            self._refresh()
+
+        def _refresh(self) -> None:
+            self.keys = self._key_buffer[:, :, : self.length]
+            self.values = self._value_buffer[:, :, : self.length]
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if end > self.capacity:
+                raise RuntimeError(f"cache of {self.capacity} positions cannot hold {end}")
+            self._key_buffer[:, :, self.length : end] = key_states
+            self._value_buffer[:, :, self.length : end] = value_states
+            self.length = end
+            self._refresh()
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_select_indices(self, indices: Any) -> None:
+            if self.is_initialized:
+                self._key_buffer = self._key_buffer[indices]
+                self._value_buffer = self._value_buffer[indices]
+                self._refresh()
+
+        def reset(self) -> None:
+            self.length = 0
+            super().reset()
+
+    return PreallocatedLayer
