@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from llm_distillation.teacher.records import TASKS
 from llm_distillation.teacher.sharding import ShardJob, ShardStore, run_jobs
@@ -95,12 +96,14 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
             "view": self._view,
         }
 
-    def preview(self, nrows: int = 5) -> dict[str, Any]:
+    def preview(self, nrows: int = 5) -> TablePreview:
         """First rows for kedro-viz (a table preview)."""
         data = self._load()
         frame = data.head(nrows).collect() if isinstance(data, pl.LazyFrame) else data.head(nrows)
-        return {
-            "index": list(range(frame.height)),
-            "columns": frame.columns,
-            "data": [list(row) for row in frame.iter_rows()],
-        }
+        return TablePreview(
+            {
+                "index": list(range(frame.height)),
+                "columns": frame.columns,
+                "data": [list(row) for row in frame.iter_rows()],
+            }
+        )

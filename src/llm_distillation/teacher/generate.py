@@ -57,10 +57,15 @@ class BackendSpec:
         return _sha256({"name": self.name, "options": dict(self.options)})
 
     def describe(self) -> dict[str, Any]:
-        """The manifest's view of the backend (no instance needed)."""
+        """The manifest's view of the backend (no instance needed). A converted model folder is
+        identified by its source fingerprint, not its path, so moving the data folder does not
+        redo its shards."""
+        options = dict(self.options)
+        if self.fingerprint and "model" in options:
+            options["model"] = "teacher_model artefact (see model_fingerprint)"
         return {
             "backend": self.name,
-            "options": json.loads(json.dumps(dict(self.options), default=str)),
+            "options": json.loads(json.dumps(options, default=str)),
             "model_fingerprint": dict(self.fingerprint) or None,
         }
 
@@ -243,8 +248,8 @@ class GenerationJob:
                 res = results[request.key]
                 request_text = (
                     self.builder.request_pair(row["example_id"]).critique
-                    if self.task in ("critique", "revision")
-                    else None
+                    if self.task in ("critique", "revision") and self.backend.name != "replay"
+                    else None  # a replayed text was not made from our request
                 )
             if res.finish_reason == "error":
                 message = res.error or ""

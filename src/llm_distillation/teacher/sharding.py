@@ -292,20 +292,33 @@ def _jsonable(obj: Any) -> Any:
 
 
 class _Progress:
-    """tqdm bar over requests with generated tokens/s; ETA from the request rate."""
+    """tqdm bar over requests (ETA from their rate) with examples done and generated tokens/s."""
 
-    def __init__(self, total: int, description: str):
+    def __init__(self, total: int, examples: int, description: str):
         from tqdm.auto import tqdm
 
         self.started = time.perf_counter()
         self.tokens = 0
+        self.examples = 0
+        self.total_examples = examples
         self.bar = tqdm(total=total, desc=description, unit="req", dynamic_ncols=True)
+
+    def _postfix(self) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix(
+            examples=f"{self.examples}/{self.total_examples}",
+            tok_s=f"{self.tokens / elapsed:.1f}",
+            tokens=self.tokens,
+        )
 
     def __call__(self, requests: int, tokens: int) -> None:
         self.tokens += tokens
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix(tok_s=f"{self.tokens / elapsed:.1f}", tokens=self.tokens)
+        self._postfix()
         self.bar.update(requests)
+
+    def shard_done(self, examples: int) -> None:
+        self.examples += examples
+        self._postfix()
 
     def close(self) -> None:
         self.bar.close()
@@ -347,7 +360,11 @@ def run_jobs(
         len(pending),
     )
     if pending:
-        progress = _Progress(sum(j.size for j in pending), description)
+        progress = _Progress(
+            sum(j.size for j in pending),
+            sum(len(j.manifest.get("example_ids", [])) for j in pending),
+            description,
+        )
         try:
             for job in pending:
                 store.invalidate(job.teacher, job.task, job.shard)
@@ -361,6 +378,7 @@ def run_jobs(
                     **(run_info or _job_run_info)(job),
                 }  # fmt: skip
                 store.write(job, df, run=run)
+                progress.shard_done(run["examples"])
                 logger.info(
                     "%s/%s %s: %d rows in %.1f s",
                     job.teacher,
