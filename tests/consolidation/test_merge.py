@@ -126,3 +126,16 @@ def test_generated_and_imported_paths_give_one_schema(study_slices, tmp_path, sh
         n = N_OPTIONS[benchmark]
         assert counterfactual_column(n - 1) in ours.columns
         assert counterfactual_column(n) not in ours.columns
+
+
+def test_batches_by_example_give_the_same_result(study_slices):
+    examples, long = study_slices["strategyqa", "qwen", "test"]
+    dup = long.head(3)  # duplicated outputs must still be found across batches
+    outputs = pl.concat([long, dup]).lazy()
+    args = {"benchmark": "strategyqa", "split": "test", "required_tasks": STUDY_TASKS}
+    whole = consolidate(outputs, examples, **args)
+    batched = consolidate(outputs, examples, batch_rows=25, **args)
+    assert whole.table.sort("example_id").equals(batched.table.sort("example_id"))
+    assert whole.rejects.equals(batched.rejects)
+    assert whole.summary.equals(batched.summary)
+    assert batched.rejects.filter(pl.col("check") == "duplicate_example").height == 3

@@ -130,7 +130,6 @@ STATEMENT: Final = (
 stated text (up to the next punctuation)."""
 
 _ARTICLE = r"^(?:an?|the)\s+"
-_STATEMENT_WORDS = ["answer", "relationship", "relation", "label"]
 
 
 def _norm(text: pl.Expr) -> pl.Expr:
@@ -147,9 +146,7 @@ def answer_statements(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
     fixed = list(FIXED_CHOICES)
     fixed_words = sorted({c for labels in FIXED_CHOICES.values() for c in labels})
     explicit = (
-        # cheap literal prefilter (Aho-Corasick) before the statement regex
-        rows.filter(pl.col(scope).str.contains_any(_STATEMENT_WORDS, ascii_case_insensitive=True))
-        .select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
+        rows.select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
         .explode("stmt")
         .filter(pl.col("stmt").is_not_null())
         .with_columns(groups=pl.col("stmt").str.extract_groups(STATEMENT))
@@ -181,16 +178,23 @@ def answer_statements(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
     )
 
 
-def statement_matches(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
+def statement_matches(
+    rows: pl.LazyFrame, choices: pl.LazyFrame | None = None, scope: str = "scope"
+) -> pl.LazyFrame:
     """Per ``row_id``: ``states_own`` (a statement names the conditioned option),
     ``states_other`` (a statement names only other options) and the first such ``stated_other``.
 
-    ``rows`` needs ``row_id``, ``benchmark``, ``choices``, ``option_index`` and ``scope``.
+    ``rows`` needs ``row_id``, ``benchmark``, ``option_index``, ``scope`` and either a
+    ``choices`` column or ``example_id`` with the ``choices`` frame (example_id, choices).
     """
     stmts = answer_statements(rows, scope).collect().lazy()
+    stating = rows.join(stmts.select("row_id").unique(), on="row_id", how="semi")
+    if choices is not None:
+        stating = stating.select("row_id", "example_id", "option_index").join(
+            choices, on="example_id"
+        )
     options = (
-        rows.join(stmts.select("row_id").unique(), on="row_id", how="semi")
-        .select("row_id", "choices", "option_index")
+        stating.select("row_id", "choices", "option_index")
         .with_columns(opt_idx=pl.int_ranges(pl.col("choices").list.len()))
         .explode("choices", "opt_idx")
         .with_columns(opt=_norm(pl.col("choices")), opt_idx=pl.col("opt_idx").cast(pl.Int64))
@@ -220,6 +224,14 @@ def statement_matches(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
 # ---------------------------------------------------------------------------- checks
 
 
+def _concat(*parts: str | pl.Expr) -> pl.Expr:
+    """Text from literal pieces and expressions (``pl.format`` panicked on multi-chunk string
+    columns in polars 2.1; ``concat_str`` does not)."""
+    return pl.concat_str(
+        [p.cast(pl.String) if isinstance(p, pl.Expr) else pl.lit(p) for p in parts]
+    )
+
+
 def _failures(frame: pl.LazyFrame, check: str, column: pl.Expr, reason: pl.Expr) -> pl.LazyFrame:
     return frame.select(
         "example_id",
@@ -238,7 +250,7 @@ def check_empty_text(rows: pl.LazyFrame) -> pl.LazyFrame:
         rows.filter(pl.col("is_empty")),
         "empty_text",
         pl.col("column"),
-        pl.format("empty after cleaning (raw text had {} characters)", pl.col("raw_chars")),
+        _concat("empty after cleaning (raw text had ", pl.col("raw_chars"), " characters)"),
     )
 
 
@@ -254,21 +266,30 @@ def check_truncated(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def check_answer_mismatch(rows: pl.LazyFrame, tasks: tuple[str, ...]) -> pl.LazyFrame:
-    """Rationales that state another option than the one they were conditioned on."""
+def check_answer_mismatch(
+    rows: pl.LazyFrame, choices: pl.LazyFrame, tasks: tuple[str, ...]
+) -> pl.LazyFrame:
+    """Rationales that state another option than the one they were conditioned on.
+
+    ``choices``: ``example_id`` and ``choices`` of the examples (joined only to the rows that
+    state something).
+    """
     subject = rows.filter(pl.col("task").is_in(list(tasks)) & ~pl.col("is_empty"))
-    subject = subject.collect().lazy()  # read by three branches below
-    matches = statement_matches(subject)
+    subject = subject.collect().lazy()  # read by several branches below
+    matches = statement_matches(subject, choices)
     bad = subject.join(matches.filter(pl.col("states_other")), on="row_id")
     return _failures(
         bad,
         "answer_mismatch",
         pl.col("column"),
-        pl.format(
-            "states '{}' but was asked to explain option {} '{}'",
+        _concat(
+            "states '",
             pl.col("stated_other"),
+            "' but was asked to explain option ",
             pl.col("option_index") + 1,
+            " '",
             pl.col("option"),
+            "'",
         ),
     )
 
@@ -291,7 +312,7 @@ def check_unknown(rows: pl.LazyFrame, benchmark: str, split: str) -> pl.LazyFram
         ),
         "unknown_example",
         pl.lit(None, pl.String),
-        pl.format("no example {} in {}/{}", pl.col("example_id"), pl.lit(benchmark), pl.lit(split)),
+        _concat("no example ", pl.col("example_id"), f" in {benchmark}/{split}"),
     )
 
 
@@ -320,13 +341,15 @@ def check_missing(
         pl.col("column"),
         pl.when(pl.col("task") == "counterfactual_rationale")
         .then(
-            pl.format(
-                "no counterfactual rationale for option {} '{}'",
+            _concat(
+                "no counterfactual rationale for option ",
                 pl.col("option_index") + 1,
+                " '",
                 pl.col("option"),
+                "'",
             )
         )
-        .otherwise(pl.format("no {} output", pl.col("task"))),
+        .otherwise(_concat("no ", pl.col("task"), " output")),
     )
     return missing_example, missing_output
 

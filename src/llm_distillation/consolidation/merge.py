@@ -10,6 +10,7 @@ The work is a polars lazy query over all shards; the cleaned long table is mater
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -131,7 +132,13 @@ def _column_name() -> pl.Expr:
     single = pl.col("task").replace_strict(TASK_COLUMNS, default=None, return_dtype=pl.String)
     return (
         pl.when(pl.col("task") == "counterfactual_rationale")
-        .then(pl.format("counterfactual_prompt_answer_{}_rationale", pl.col("option_index") + 1))
+        .then(
+            pl.concat_str(
+                pl.lit("counterfactual_prompt_answer_"),
+                (pl.col("option_index") + 1).cast(pl.String),
+                pl.lit("_rationale"),
+            )
+        )
         .otherwise(single)
     )
 
@@ -140,19 +147,17 @@ def clean_outputs(
     outputs: pl.LazyFrame, rules: CleaningRules, text_source: str = "raw_text"
 ) -> pl.LazyFrame:
     """Long outputs with ``column``, cleaned ``text``, ``preamble`` (an echoed "The answer is
-    X." opening, else null), ``is_empty``, ``is_truncated``, ``raw_chars`` and ``is_duplicate``
-    added; the raw text is dropped."""
+    X." opening, else null), ``is_empty``, ``is_truncated`` and ``raw_chars`` added; the raw
+    text is dropped. Row-wise only, so it runs on polars' streaming engine: the raw text of
+    all shards is never in memory at once."""
     other = "text" if text_source == "raw_text" else "raw_text"
     src = pl.coalesce(pl.col(text_source), pl.col(other))
-    keys = ["teacher", "example_id", "task", "option_index"]
     return (
-        outputs.with_row_index("row_id")
-        .with_columns(
+        outputs.with_columns(
             _base=base_text(src, rules),
             raw_end=src.str.strip_chars().str.tail(16),
             raw_chars=src.str.len_chars().fill_null(0).cast(pl.Int64),
             column=_column_name(),
-            is_duplicate=~pl.struct(keys).is_first_distinct(),
         )
         .with_columns(
             text=finish_text(pl.col("_base"), rules),
@@ -173,7 +178,6 @@ def clean_outputs(
             )
         )
         .select(
-            "row_id",
             "example_id",
             "benchmark",
             "split",
@@ -189,7 +193,6 @@ def clean_outputs(
             "raw_chars",
             "is_empty",
             "is_truncated",
-            "is_duplicate",
         )
     )
 
@@ -225,51 +228,20 @@ def _expected(examples: pl.LazyFrame, teacher_tasks: dict[str, list[str]]) -> pl
     return pl.concat([p.select(cols) for p in parts]).with_columns(column=_column_name())
 
 
-def consolidate(
-    outputs: pl.LazyFrame,
-    examples: pl.DataFrame | pl.LazyFrame,
+def _check_failures(
+    long: pl.DataFrame,
+    ex_df: pl.DataFrame,
+    teacher_tasks: dict[str, list[str]],
     *,
     benchmark: str,
     split: str,
-    rules: CleaningRules | None = None,
-    checks: ChecksConfig | None = None,
-    required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS,
-    text_source: str = "raw_text",
-) -> Consolidated:
-    """Merge all teacher outputs of one (benchmark, split) with its examples.
-
-    ``outputs``: long teacher outputs (``TEACHER_OUTPUT_SCHEMA``) of any number of teachers;
-    ``examples``: the split's examples (``EXAMPLE_SCHEMA``), carried through unchanged.
-    """
-    rules = rules or CleaningRules()
-    checks = checks or ChecksConfig()
-    unknown_tasks = set(required_tasks) - set(TASKS)
-    if unknown_tasks:
-        raise ValueError(f"unknown tasks {sorted(unknown_tasks)}; allowed: {list(TASKS)}")
-    n_options = N_OPTIONS[benchmark]
-    ex = (
-        examples.lazy()
-        .filter(pl.col("split") == split)
-        .unique("example_id", keep="first", maintain_order=True)
-        .with_columns(benchmark=pl.lit(benchmark))
-    )
-    long = clean_outputs(outputs.lazy(), rules, text_source).collect()
-    teachers = sorted(long.get_column("teacher").unique().drop_nulls().to_list())
-    logger.info("%s/%s: %d teacher outputs of teachers %s", benchmark, split, len(long), teachers)
-    ex_df = ex.collect()
-    known = (
-        long.lazy()
-        .drop("benchmark", "split")
-        .join(
-            ex_df.lazy().select("example_id", "benchmark", "split", "choices", "answer_index"),
-            on="example_id",
-            how="inner",
-        )
-        .collect()  # materialized once: every check below reads it
-        .lazy()
-    )
-    unknown = long.lazy().join(ex_df.lazy().select("example_id"), on="example_id", how="anti")
+    checks: ChecksConfig,
+) -> pl.DataFrame:
+    """Every enabled check on the cleaned long outputs (``FAILURE_SCHEMA``)."""
+    known = long.lazy().filter(pl.col("is_known"))
+    unknown = long.lazy().filter(~pl.col("is_known"))
     first = known.filter(~pl.col("is_duplicate"))
+    choices = ex_df.lazy().select("example_id", "choices")
 
     failures: list[pl.LazyFrame] = []
     rule = checks.rule
@@ -285,25 +257,8 @@ def consolidate(
         scoped = first.with_columns(
             scope=pl.concat_str(["preamble", "text"], separator=" ", ignore_nulls=True)
         )
-        failures.append(check_answer_mismatch(scoped, checks.mismatch_tasks))
-    # A required task a teacher produced no output for at all was not run for it (the study
-    # kept no critiques): logged, and its column stays null. Holes are missing_output.
-    present_tasks = long.select("teacher", "task").unique().group_by("teacher").agg(pl.col("task"))
-    produced = dict(zip(*present_tasks.get_columns(), strict=True))
-    teacher_tasks: dict[str, list[str]] = {}
-    for teacher in teachers:
-        tasks = set(produced.get(teacher, []).to_list())
-        absent = [t for t in required_tasks if t not in tasks]
-        if absent:
-            logger.warning(
-                "%s/%s: teacher %r has no %s outputs at all; not checked for them",
-                benchmark,
-                split,
-                teacher,
-                ", ".join(absent),
-            )
-        teacher_tasks[teacher] = [t for t in required_tasks if t in tasks]
-    if (rule("missing_example").enabled or rule("missing_output").enabled) and teachers:
+        failures.append(check_answer_mismatch(scoped, choices, checks.mismatch_tasks))
+    if (rule("missing_example").enabled or rule("missing_output").enabled) and teacher_tasks:
         expected = _expected(ex_df.lazy(), teacher_tasks)
         seen = first.select("teacher", "example_id").unique()
         whole, partial = check_missing(expected, first, seen)
@@ -312,21 +267,78 @@ def consolidate(
         if rule("missing_output").enabled:
             failures.append(partial)
 
-    failed = (
-        pl.concat(failures, how="vertical_relaxed").collect()
-        if failures
-        else empty_rejects().drop("rejected")
+    if not failures:
+        return empty_rejects().drop("rejected")
+    return pl.concat(failures, how="vertical_relaxed").collect()
+
+
+def _teacher_tasks(
+    outputs: pl.LazyFrame, required_tasks: tuple[str, ...], where: str
+) -> dict[str, list[str]]:
+    """Per teacher, the required tasks it has outputs for.
+
+    A required task a teacher produced no output for at all was not run for it (the study
+    kept no critiques): logged, not checked, its column stays null. Holes are missing_output.
+    """
+    present = outputs.select("teacher", "task").unique().collect()
+    out: dict[str, list[str]] = {}
+    for teacher in sorted(present.get_column("teacher").drop_nulls().unique().to_list()):
+        tasks = set(present.filter(pl.col("teacher") == teacher).get_column("task").to_list())
+        absent = [t for t in required_tasks if t not in tasks]
+        if absent:
+            logger.warning(
+                "%s: teacher %r has no %s outputs at all; not checked for them",
+                where,
+                teacher,
+                ", ".join(absent),
+            )
+        out[teacher] = [t for t in required_tasks if t in tasks]
+    return out
+
+
+def _consolidate_part(
+    outputs: pl.LazyFrame,
+    ex_df: pl.DataFrame,
+    teacher_tasks: dict[str, list[str]],
+    *,
+    benchmark: str,
+    split: str,
+    rules: CleaningRules,
+    checks: ChecksConfig,
+    required_tasks: tuple[str, ...],
+    text_source: str,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Consolidate the outputs of some examples: ``(table, rejects, rows per teacher)``."""
+    n_options = N_OPTIONS[benchmark]
+    keys = ["teacher", "example_id", "task", "option_index"]
+    long = (
+        clean_outputs(outputs, rules, text_source)
+        .collect(engine="streaming")
+        .with_row_index("row_id")
+        .with_columns(
+            benchmark=pl.lit(benchmark),
+            split=pl.lit(split),
+            is_duplicate=~pl.struct(keys).is_first_distinct(),
+            is_known=pl.col("example_id").is_in(ex_df.get_column("example_id").implode()),
+        )
     )
+    failed = _check_failures(
+        long, ex_df, teacher_tasks, benchmark=benchmark, split=split, checks=checks
+    )
+    logger.debug("%s/%s: %d outputs checked, %d failures", benchmark, split, len(long), len(failed))
+    rule = checks.rule
     # A failure rejects the row when its check is required, unless it concerns the text of a
     # task that is not required (an empty negative rationale is only flagged).
     required = [c for c in failed.get_column("check").unique().to_list() if rule(c).required]
     optional_columns = _task_columns(tuple(t for t in TASKS if t not in required_tasks), n_options)
-    rejects = failed.with_columns(
-        rejected=pl.col("check").is_in(required)
-        & ~pl.col("column").is_in(optional_columns).fill_null(False)
-    ).select(REJECTS_SCHEMA.names())
-    rejects = rejects.cast(dict(REJECTS_SCHEMA)).sort("teacher", "example_id", "check", "column")
-
+    rejects = (
+        failed.with_columns(
+            rejected=pl.col("check").is_in(required)
+            & ~pl.col("column").is_in(optional_columns).fill_null(False)
+        )
+        .select(REJECTS_SCHEMA.names())
+        .cast(dict(REJECTS_SCHEMA))
+    )
     # A row leaves the table when a required check failed on it. Duplicate copies and unknown
     # ids are not rows of the table (the first copy stays).
     row_level = rejects.filter(
@@ -338,36 +350,116 @@ def consolidate(
         .agg(quality_flags=pl.col("check").unique().sort())
     )
     text_cols = [c for c in rationale_columns(n_options) if c != "critique_request"]
-    wide = first.group_by("teacher", "example_id").agg(
-        *(pl.col("text").filter(pl.col("column") == c).first().alias(c) for c in text_cols),
-        critique_request=pl.col("critique_request")
-        .filter(pl.col("task").is_in(["critique", "revision"]))
-        .drop_nulls()
-        .first(),
-    )
-    schema = consolidated_schema(benchmark)
-    table = (
-        ex_df.lazy()
-        .join(wide, on="example_id", how="inner")
-        .join(
-            row_level.lazy().select("teacher", "example_id").unique(),
-            on=["teacher", "example_id"],
-            how="anti",
+    # Rows in the order of the outputs (teacher_generation's shards: teacher, then example id).
+    # One left join per column: faster and half the memory of a filtered group_by or a pivot.
+    valid = long.lazy().filter(pl.col("is_known") & ~pl.col("is_duplicate"))
+    pair = ["teacher", "example_id"]
+    wide = valid.select(pair).unique(maintain_order=True)
+    for c in text_cols:
+        wide = wide.join(
+            valid.filter(pl.col("column") == c).select(*pair, pl.col("text").alias(c)),
+            on=pair,
+            how="left",
+            maintain_order="left",
         )
-        .join(flags.lazy(), on=["teacher", "example_id"], how="left")
+    requests = (
+        valid.filter(
+            pl.col("task").is_in(["critique", "revision"])
+            & pl.col("critique_request").is_not_null()
+        )
+        .select(*pair, "critique_request")
+        .unique(pair, keep="first", maintain_order=True)
+    )
+    wide = wide.join(requests, on=pair, how="left", maintain_order="left").collect()
+    covered = dict(wide.group_by("teacher").len().iter_rows())
+    del long, valid  # free the long table before the join
+    schema = consolidated_schema(benchmark)
+    inputs = ex_df.select([c for c in INPUT_SCHEMA.names() if c != "teacher"])
+    table = (
+        wide.lazy()
+        .join(row_level.lazy().select(pair).unique(), on=pair, how="anti")
+        .join(flags.lazy(), on=pair, how="left", maintain_order="left")
+        .join(inputs.lazy(), on="example_id", how="inner", maintain_order="left")
         .with_columns(
             quality_flags=pl.col("quality_flags").fill_null(pl.lit([], pl.List(pl.String)))
         )
         .select(schema.names())
         .cast(dict(schema))
-        .sort("teacher", "example_id")
         .collect()
     )
+    return table, rejects, covered
+
+
+def consolidate(
+    outputs: pl.LazyFrame,
+    examples: pl.DataFrame | pl.LazyFrame,
+    *,
+    benchmark: str,
+    split: str,
+    rules: CleaningRules | None = None,
+    checks: ChecksConfig | None = None,
+    required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS,
+    text_source: str = "raw_text",
+    batch_rows: int = 1_000_000,
+) -> Consolidated:
+    """Merge all teacher outputs of one (benchmark, split) with its examples.
+
+    ``outputs``: long teacher outputs (``TEACHER_OUTPUT_SCHEMA``) of any number of teachers;
+    ``examples``: the split's examples (``EXAMPLE_SCHEMA``), carried through unchanged.
+
+    More than ``batch_rows`` outputs are consolidated in batches of examples (by a hash of the
+    example id, so every output of an example is in one batch and every check stays exact);
+    memory then grows with the batch, not with the whole split.
+    """
+    rules = rules or CleaningRules()
+    checks = checks or ChecksConfig()
+    unknown_tasks = set(required_tasks) - set(TASKS)
+    if unknown_tasks:
+        raise ValueError(f"unknown tasks {sorted(unknown_tasks)}; allowed: {list(TASKS)}")
+    outputs = outputs.lazy()
+    ex_df = (
+        examples.lazy()
+        .filter(pl.col("split") == split)
+        .unique("example_id", keep="first", maintain_order=True)
+        .with_columns(benchmark=pl.lit(benchmark))
+        .collect()
+    )
+    n_rows = outputs.select(pl.len()).collect().item()
+    teacher_tasks = _teacher_tasks(outputs, required_tasks, f"{benchmark}/{split}")
+    teachers = sorted(teacher_tasks)
+    batches = max(1, math.ceil(n_rows / batch_rows))
+    logger.info(
+        "%s/%s: %d teacher outputs of teachers %s, %d batch(es)",
+        benchmark,
+        split,
+        n_rows,
+        teachers,
+        batches,
+    )
+    tables, rejects_parts = [], []
+    covered: dict[str, int] = dict.fromkeys(teachers, 0)
+    for k in range(batches):
+        in_batch = pl.col("example_id").hash(seed=0) % batches == k
+        table_k, rejects_k, covered_k = _consolidate_part(
+            outputs.filter(in_batch) if batches > 1 else outputs,
+            ex_df.filter(in_batch) if batches > 1 else ex_df,
+            teacher_tasks,
+            benchmark=benchmark,
+            split=split,
+            rules=rules,
+            checks=checks,
+            required_tasks=required_tasks,
+            text_source=text_source,
+        )
+        tables.append(table_k)
+        rejects_parts.append(rejects_k)
+        for t, n in covered_k.items():
+            covered[t] = covered.get(t, 0) + n
+    table = pl.concat(tables) if len(tables) > 1 else tables[0]
+    rejects = pl.concat(rejects_parts).sort("teacher", "example_id", "check", "column")
     # Shares are of the split's examples when every example must be covered
     # (missing_example on), else of the examples the teacher was run on.
-    covered = dict(
-        first.group_by("teacher").agg(pl.col("example_id").n_unique()).collect().iter_rows()
-    )
+    rule = checks.rule
     totals = pl.DataFrame(
         {
             "benchmark": benchmark,
@@ -386,12 +478,19 @@ def consolidate(
         },
     )
     summary = summarize(rejects, totals, checks)
+    n_rejected = (
+        rejects.filter(
+            pl.col("rejected") & ~pl.col("check").is_in(["duplicate_example", "unknown_example"])
+        )
+        .select("teacher", "example_id")
+        .n_unique()
+    )
     logger.info(
         "%s/%s: %d consolidated rows, %d failures (%d rows rejected)",
         benchmark,
         split,
         len(table),
         len(rejects),
-        row_level.select("teacher", "example_id").n_unique(),
+        n_rejected,
     )
     return Consolidated(table=table, rejects=rejects, summary=summary)

@@ -42,6 +42,7 @@ def consolidate_split(
         checks=cfg.checks,
         required_tasks=cfg.required_tasks,
         text_source=cfg.text_source,
+        batch_rows=cfg.batch_rows,
     )
     return result.table, result.rejects, result.summary
 
@@ -112,6 +113,7 @@ def consolidate_study_split(
         checks=study.checks,
         required_tasks=study.required_tasks,
         text_source=cfg.text_source,
+        batch_rows=cfg.batch_rows,
     )
     rejects = pl.concat([result.rejects, invalid.select(REJECTS_SCHEMA.names())], how="vertical")
     return result.table, rejects, result.summary

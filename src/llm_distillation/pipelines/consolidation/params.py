@@ -61,6 +61,9 @@ class ConsolidationParams(_Strict):
     """Tasks every (example, teacher) must have; the others are consolidated when present."""
     checks: ChecksConfig = ChecksConfig()
     enforce_thresholds: bool = True
+    batch_rows: int = Field(default=1_000_000, ge=1)
+    """Above this many teacher outputs per split, consolidate in batches of examples (bounded
+    memory; the result is the same)."""
     study_import: StudyImportParams = Field(default_factory=StudyImportParams)
 
     _tasks = field_validator("required_tasks")(_known_tasks)
