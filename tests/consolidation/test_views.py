@@ -74,3 +74,11 @@ def test_revised_explain_and_nli_input(tables):
 def test_unknown_view_is_refused(tables):
     with pytest.raises(ValueError, match="unknown views"):
         build_views(tables["cqa"], views=("predict", "summarize"))
+
+
+def test_views_of_a_table_in_several_chunks(tables):
+    """Tables loaded from several teacher files come in chunks."""
+    table = tables["strategyqa"]
+    chunked = pl.concat([table.head(4), table.tail(6)], rechunk=False)
+    assert chunked.n_chunks() == 2
+    assert build_views(chunked).equals(build_views(chunked.rechunk()))

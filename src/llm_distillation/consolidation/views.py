@@ -65,14 +65,22 @@ def choices_text() -> pl.Expr:
 
 def task_text() -> pl.Expr:
     """The task part of every view's input."""
-    nli = pl.format(
-        "Premise: {}\nHypothesis: {}\nChoices: {}",
+    nli = _concat(
+        "Premise: ",
         pl.col("premise"),
+        "\nHypothesis: ",
         pl.col("hypothesis"),
+        "\nChoices: ",
         choices_text(),
     )
-    qa = pl.format("Question: {}\nChoices: {}", pl.col("question"), choices_text())
+    qa = _concat("Question: ", pl.col("question"), "\nChoices: ", choices_text())
     return pl.when(pl.col("premise").is_not_null()).then(nli).otherwise(qa)
+
+
+def _concat(*parts: str | pl.Expr) -> pl.Expr:
+    """Text from literal pieces and expressions (``pl.format`` panics on some multi-chunk
+    string columns in polars 2.1)."""
+    return pl.concat_str([p if isinstance(p, pl.Expr) else pl.lit(p) for p in parts])
 
 
 def _usable(text: pl.Expr) -> pl.Expr:
@@ -126,7 +134,7 @@ def build_views(
                 "predict",
                 option=gold,
                 inp=pl.concat_str(pl.lit("[predict] "), "_task"),
-                target=pl.format("The answer is {}", pl.col("_gold")),
+                target=_concat("The answer is ", pl.col("_gold")),
                 ok=pl.lit(True),
             )
         )
@@ -157,7 +165,7 @@ def build_views(
                 "factual",
                 option=gold,
                 inp=pl.concat_str(pl.lit("[factual] "), "_task"),
-                target=pl.format("{} So the answer is {}.", col.str.strip_chars(), pl.col("_gold")),
+                target=_concat(col.str.strip_chars(), " So the answer is ", pl.col("_gold"), "."),
                 ok=_usable(col),
             )
         )
@@ -170,10 +178,10 @@ def build_views(
                     lf,
                     "counterfactual",
                     option=pl.lit(i),
-                    inp=pl.format(
-                        "[counterfactual] {}\nRationale: {}", pl.col("_task"), col.str.strip_chars()
+                    inp=_concat(
+                        "[counterfactual] ", pl.col("_task"), "\nRationale: ", col.str.strip_chars()
                     ),
-                    target=pl.format("So the answer is {}.", option),
+                    target=_concat("So the answer is ", option, "."),
                     ok=(gold != i)
                     & option.is_not_null()
                     & (option != pl.col("_gold"))
