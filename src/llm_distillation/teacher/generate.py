@@ -51,10 +51,13 @@ class BackendSpec:
     name: str
     options: Mapping[str, Any]
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
+    cpu_threads: int | None = None
 
     @property
     def key(self) -> str:
-        return _sha256({"name": self.name, "options": dict(self.options)})
+        return _sha256(
+            {"name": self.name, "options": dict(self.options), "threads": self.cpu_threads}
+        )
 
     def describe(self) -> dict[str, Any]:
         """The manifest's view of the backend (no instance needed). A converted model folder is
@@ -67,6 +70,7 @@ class BackendSpec:
             "backend": self.name,
             "options": json.loads(json.dumps(options, default=str)),
             "model_fingerprint": dict(self.fingerprint) or None,
+            "cpu_threads": self.cpu_threads,
         }
 
 
@@ -84,6 +88,10 @@ class BackendPool:
             backend = cls._backends.get(spec.key)
             if backend is None:
                 logger.info("Creating teacher backend %s %s", spec.name, dict(spec.options))
+                if spec.cpu_threads is not None:
+                    import torch
+
+                    torch.set_num_threads(spec.cpu_threads)
                 options = dict(spec.options)
                 if spec.name == "openai_compatible" and secrets and "api_key" in secrets:
                     options.setdefault("api_key", secrets["api_key"])
@@ -349,7 +357,7 @@ def texts_by_example(
 
 def backend_spec(
     name: str, backend: str, options: Mapping[str, Any], *, benchmark: str,
-    teacher_model: str | None,
+    teacher_model: str | None, cpu_threads: int | None = None,
 ) -> BackendSpec:  # fmt: skip
     """The resolved backend of teacher ``name`` for ``benchmark``.
 
@@ -369,7 +377,9 @@ def backend_spec(
         resolved.setdefault("benchmark", benchmark)
     if backend == "transformers":
         resolved.setdefault("progress", False)
-    return BackendSpec(name=backend, options=resolved, fingerprint=fingerprint)
+    return BackendSpec(
+        name=backend, options=resolved, fingerprint=fingerprint, cpu_threads=cpu_threads
+    )
 
 
 def build_jobs(
@@ -407,7 +417,12 @@ def build_jobs(
         if teacher.use_teacher_model:
             model_dir = _model_folder(teacher_model)
         spec = backend_spec(
-            name, teacher.backend, teacher.options, benchmark=benchmark, teacher_model=model_dir
+            name,
+            teacher.backend,
+            teacher.options,
+            benchmark=benchmark,
+            teacher_model=model_dir,
+            cpu_threads=teacher.cpu_threads,
         )
         builder = PromptBuilder(prompts, benchmark, seed=params.seed)
         positive = texts_by_example(rationales, name, "positive_rationale")

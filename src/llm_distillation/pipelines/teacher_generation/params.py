@@ -69,6 +69,10 @@ class TeacherParams(_Strict):
     """Requests handed to the backend per call (progress is updated after each call)."""
     sharding: ShardingParams | None = None
     """This teacher's sharding (default: ``teacher_generation.sharding``)."""
+    cpu_threads: int | None = Field(default=None, ge=1)
+    """Torch CPU threads for an in-process model (``torch.set_num_threads``; ``null``: torch's
+    default). On a shared or busy machine 1 avoids thread oversubscription, which can make
+    CPU decoding several times slower. Recorded in the manifests (it can change the floats)."""
 
     @field_validator("backend")
     @classmethod
