@@ -103,7 +103,7 @@ def build_input(workdir: Path, n_examples: int, n_shards: int) -> dict[str, int]
 # ------------------------------------------------------------------------ polars (ours)
 
 
-def run_polars(workdir: Path) -> dict[str, object]:
+def run_polars(workdir: Path, batch_rows: int = 1_000_000) -> dict[str, object]:
     import polars as pl
 
     from llm_distillation.consolidation.checks import ChecksConfig
@@ -118,6 +118,7 @@ def run_polars(workdir: Path) -> dict[str, object]:
         split="train",
         checks=ChecksConfig(),
         required_tasks=REQUIRED,
+        batch_rows=batch_rows,
     )
     result.table.write_parquet(workdir / "polars_table.parquet")
     result.rejects.write_parquet(workdir / "polars_rejects.parquet")
@@ -329,8 +330,8 @@ def run_pandas(workdir: Path) -> dict[str, object]:
 # --------------------------------------------------------------------------------- driver
 
 
-def worker(kind: str, workdir: Path) -> None:
-    result = (run_polars if kind == "polars" else run_pandas)(workdir)
+def worker(kind: str, workdir: Path, batch_rows: int) -> None:
+    result = run_polars(workdir, batch_rows) if kind == "polars" else run_pandas(workdir)
     # ru_maxrss is in KiB on Linux
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["peak_rss_mib"] = usage.ru_maxrss / 1024
@@ -340,9 +341,18 @@ def worker(kind: str, workdir: Path) -> None:
     print(json.dumps(result))  # the parent reads this line
 
 
-def spawn(kind: str, workdir: Path) -> dict[str, object]:
+def spawn(kind: str, workdir: Path, batch_rows: int) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, "--workdir", str(workdir)],
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            kind,
+            "--workdir",
+            str(workdir),
+            "--batch-rows",
+            str(batch_rows),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -358,16 +368,23 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--worker", choices=["polars", "pandas"], default=None)
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument(
+        "--batch-rows", type=int, default=1_000_000, help="consolidation.batch_rows"
+    )
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.workdir)
+        worker(args.worker, args.workdir, args.batch_rows)
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory(prefix="consolidation_scale_") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        sizes = build_input(workdir, args.examples, args.shards)
+        if (workdir / "sizes.json").exists():  # reuse an input built before (--workdir)
+            sizes = json.loads((workdir / "sizes.json").read_text())
+        else:
+            sizes = build_input(workdir, args.examples, args.shards)
+            (workdir / "sizes.json").write_text(json.dumps(sizes))
         logger.info(
             "input: %d examples, %d long outputs in %d shard files (built in %.1f s)",
             sizes["examples"],
@@ -375,9 +392,9 @@ def main() -> None:
             sizes["shards"],
             time.perf_counter() - t0,
         )
-        results = {"polars": spawn("polars", workdir)}
+        results = {"polars": spawn("polars", workdir, args.batch_rows)}
         if not args.skip_pandas:
-            results["pandas"] = spawn("pandas", workdir)
+            results["pandas"] = spawn("pandas", workdir, args.batch_rows)
         for kind, r in results.items():
             logger.info(
                 "%-6s %7.1f s wall  %7.1f s CPU  %9.0f output rows/s  peak RSS %6.0f MiB  "
