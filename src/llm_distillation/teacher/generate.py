@@ -138,7 +138,12 @@ class GenerationJob:
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.size = sum(len(self.builder.options_for(self.task, r)) for r in self.examples)
+        # replayed texts take no time: they do not count in the progress bar (nor its ETA)
+        self.size = (
+            0
+            if self.backend.name == "replay"
+            else sum(len(self.builder.options_for(self.task, r)) for r in self.examples)
+        )
         self.manifest = self._manifest()
 
     def _inputs(self) -> dict[str, Any]:
@@ -212,6 +217,8 @@ class GenerationJob:
         results: dict[str, GenerationResult] = {}
         backend = BackendPool.get(self.backend, self.secrets) if requests else None
         missing_inputs = len(planned) - len(requests)
+        if not self.size:
+            progress = None
         if missing_inputs and progress:
             progress(missing_inputs, 0)
         for start in range(0, len(requests), self.chunk_size):
