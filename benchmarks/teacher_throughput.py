@@ -236,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=1,
         help="run the variants this many times, alternating, and keep each one's fastest run",
     )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="torch threads (0: torch's default); 1 is least disturbed by other jobs",
+    )  # fmt: skip
     parser.add_argument("--also-uncached", action="store_true", help="add (c): no prefix cache")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -248,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     from llm_distillation.teacher.model_artifacts import ensure_default_teacher
 
     torch.set_flush_denormal(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model_dir = ensure_default_teacher(args.model_dir)
     requests = build_requests(load_cqa(args.data, args.prompts, args.seed), args.demos)
     load_before = os.getloadavg()

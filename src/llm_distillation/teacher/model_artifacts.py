@@ -147,6 +147,7 @@ def convert_to_hf(source: Path, out_dir: Path, *, dtype: str = "float32") -> Pat
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    old_dir: Path | None = None
     try:
         model.save_pretrained(tmp_dir, safe_serialization=True)
         tokenizer.save_pretrained(tmp_dir)
@@ -162,7 +163,6 @@ def convert_to_hf(source: Path, out_dir: Path, *, dtype: str = "float32") -> Pat
         }
         (tmp_dir / CONVERSION_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         _make_shareable(tmp_dir)
-        old_dir: Path | None = None
         if out_dir.exists():
             old_dir = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             out_dir.rename(old_dir)
@@ -171,6 +171,8 @@ def convert_to_hf(source: Path, out_dir: Path, *, dtype: str = "float32") -> Pat
             shutil.rmtree(old_dir, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        if old_dir is not None and old_dir.exists() and not out_dir.exists():
+            old_dir.rename(out_dir)  # put the previous folder back
         raise
     logger.info("Converted %s in %.1f s", source.name, time.perf_counter() - started)
     return out_dir
