@@ -189,6 +189,11 @@ def test_batched_padded_and_prefix_cached_equal_unbatched_generate(tiny_model, s
     assert [r.text for r in with_cache] == expected
     assert [r.text for r in without] == expected
     assert [r.generated_tokens for r in with_cache] == [r.generated_tokens for r in without]
+    # a later call with a single request reuses the cached prefix
+    assert cached.generate(requests[2:3], decoding)[0].text == expected[2]
+    assert len(cached._prefix_kv) == 1
+    lone = cached._plan_batches([cached._prepare(0, requests[2], 12)])
+    assert lone[0][0].prefix_len > 0
 
 
 def test_prefix_cache_without_chat_template(tiny_plain_model):

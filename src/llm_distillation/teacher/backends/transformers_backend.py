@@ -485,12 +485,17 @@ class TransformersBackend:
         return _Prepared(index, request, cut, 0, truncated=True)
 
     def _plan_batches(self, prepared: list[_Prepared]) -> list[list[_Prepared]]:
-        """Group by shared prefix (prefixes used by one request only go without), sort by suffix
-        length, and cut into batches of at most ``batch_size``."""
+        """Group by shared prefix, sort by suffix length, and cut into batches of at most
+        ``batch_size``. A prefix used by one request only, and not cached yet, goes without."""
         groups: dict[tuple[int, ...] | None, list[_Prepared]] = {}
         for p in prepared:
             groups.setdefault(p.prefix_key, []).append(p)
-        for key in [k for k, members in groups.items() if k is not None and len(members) < 2]:
+        lone = [
+            k
+            for k, members in groups.items()
+            if k is not None and len(members) < 2 and k not in self._prefix_kv
+        ]
+        for key in lone:
             for p in groups.pop(key):
                 p.prefix_len = 0
                 groups.setdefault(None, []).append(p)
