@@ -257,3 +257,12 @@ def test_disabled_check_does_not_run():
     result = run(rows, examples("a"), answer_mismatch=CheckRule(enabled=False))
     assert result.rejects.is_empty()
     assert "answer_mismatch" not in result.summary["check"].to_list()
+
+
+def test_empty_text_names_backend_errors():
+    rows = complete("a")
+    rows[3].update(text="", raw_text="", finish_reason="error")
+    bad = failures(run(rows, examples("a")), "empty_text")
+    assert bad["reason"].to_list() == [
+        "no text: the backend reported an error (finish_reason 'error')"
+    ]

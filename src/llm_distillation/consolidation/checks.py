@@ -250,7 +250,11 @@ def check_empty_text(rows: pl.LazyFrame) -> pl.LazyFrame:
         rows.filter(pl.col("is_empty")),
         "empty_text",
         pl.col("column"),
-        _concat("empty after cleaning (raw text had ", pl.col("raw_chars"), " characters)"),
+        pl.when(pl.col("finish_reason") == "error")
+        .then(pl.lit("no text: the backend reported an error (finish_reason 'error')"))
+        .otherwise(
+            _concat("empty after cleaning (raw text had ", pl.col("raw_chars"), " characters)")
+        ),
     )
 
 
