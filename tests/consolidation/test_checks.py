@@ -154,6 +154,9 @@ def test_empty_text_of_an_optional_task_is_only_flagged():
     result = run(rows, examples("a"))
     assert failures(result, "empty_text")["rejected"].to_list() == [False]
     assert result.table["quality_flags"].to_list() == [["empty_text"]]
+    # a flagged failure does not count toward the required check's threshold
+    empty = result.summary.filter(pl.col("check") == "empty_text")
+    assert empty["failed_rows"].item() == 0
 
 
 def test_truncated_uses_finish_reason_and_the_kept_text():

@@ -364,12 +364,16 @@ def check_missing(
 def summarize(failures: pl.DataFrame, totals: pl.DataFrame, config: ChecksConfig) -> pl.DataFrame:
     """Failed (example, teacher) rows per check against the teacher's total rows.
 
-    ``totals``: benchmark, split, teacher, total_rows.
+    ``failures``: ``REJECTS_SCHEMA`` rows; ``totals``: benchmark, split, teacher, total_rows.
     """
-    counts = failures.group_by("benchmark", "split", "teacher", "check").agg(
+    enabled = [c for c in CHECKS if config.rule(c).enabled]
+    required = [c for c in enabled if config.rule(c).required]
+    # A required check counts the rows it rejected (not the ones it only flagged, e.g. an
+    # empty text of a task that is not required); a flagging check counts every failure.
+    counted = failures.filter(pl.col("rejected") | ~pl.col("check").is_in(required))
+    counts = counted.group_by("benchmark", "split", "teacher", "check").agg(
         failed_rows=pl.struct("example_id").n_unique().cast(pl.Int64)
     )
-    enabled = [c for c in CHECKS if config.rule(c).enabled]
     grid = totals.join(pl.DataFrame({"check": enabled}), how="cross")
     rules = pl.DataFrame(
         {
