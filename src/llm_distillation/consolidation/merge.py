@@ -35,19 +35,18 @@ from llm_distillation.consolidation.cleaning import (
     finish_text,
     is_empty_text,
 )
-from llm_distillation.teacher.records import TASKS
+from llm_distillation.teacher.records import (
+    STUDY_TASK_COLUMNS,
+    TASKS,
+    counterfactual_column,
+)
 
 logger = logging.getLogger(__name__)
 
 N_OPTIONS: Final = {"cqa": 5, "esnli": 3, "strategyqa": 2}
 """Answer options per benchmark: one counterfactual column each."""
 
-TASK_COLUMNS: Final = {
-    "positive_rationale": "few_shot_positive_rationale",
-    "negative_rationale": "few_shot_negative_rationale",
-    "critique": "critique",
-    "revision": "few_shot_revision",
-}
+TASK_COLUMNS: Final = STUDY_TASK_COLUMNS
 """Consolidated column of each single-output task (the study's names)."""
 
 INPUT_SCHEMA: Final = pl.Schema(
@@ -71,12 +70,6 @@ DEFAULT_REQUIRED_TASKS: Final = (
     "critique",
     "revision",
 )
-
-
-def counterfactual_column(option_index: int) -> str:
-    """The study's column of the rationale for option ``option_index`` (0-based here, 1-based
-    in the name)."""
-    return f"counterfactual_prompt_answer_{option_index + 1}_rationale"
 
 
 def rationale_columns(n_options: int) -> list[str]:

@@ -24,10 +24,14 @@ import polars as pl
 
 from llm_distillation.errors import RowError
 from llm_distillation.schema import EXAMPLE_SCHEMA
-from llm_distillation.sources.benchmarks import get_loader, metadata_json
+from llm_distillation.sources.benchmarks import get_loader
 from llm_distillation.sources.formats import RawBenchmark
-from llm_distillation.sources.normalize import check_example
-from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
+from llm_distillation.sources.normalize import check_example, example_row
+from llm_distillation.teacher.records import (
+    COUNTERFACTUAL_COLUMN_PATTERN,
+    STUDY_TASK_COLUMNS,
+    TEACHER_OUTPUT_SCHEMA,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +42,9 @@ STUDY_FOLDERS: Final = {
 }
 """The study's folders ``<benchmark>-<teacher>-<split>`` (``llm_outputs/SOURCE.md``)."""
 
-STUDY_COLUMNS: Final = {
-    "few_shot_positive_rationale": "positive_rationale",
-    "few_shot_negative_rationale": "negative_rationale",
-    "few_shot_revision": "revision",
-}
-_CF = re.compile(r"^counterfactual_prompt_answer_(\d+)_rationale$")
+STUDY_COLUMNS: Final = {column: task for task, column in STUDY_TASK_COLUMNS.items()}
+"""Study column -> task, for the columns stored once per example."""
+_CF = re.compile(COUNTERFACTUAL_COLUMN_PATTERN)
 
 IMPORT_REJECTS_SCHEMA: Final = pl.Schema(
     {
@@ -88,23 +89,7 @@ def study_examples(raw: RawBenchmark) -> tuple[pl.DataFrame, pl.DataFrame, list[
                     }
                 )
                 continue
-            examples.append(
-                {
-                    "example_id": fields["example_id"],
-                    "benchmark": raw.benchmark,
-                    "split": split,
-                    "source_file": part.source,
-                    "source_row": row,
-                    "question": fields.get("question"),
-                    "premise": fields.get("premise"),
-                    "hypothesis": fields.get("hypothesis"),
-                    "choices": fields["choices"],
-                    "answer": fields["answer"],
-                    "answer_index": fields["answer_index"],
-                    "explanations": fields.get("explanations") or [],
-                    "metadata": metadata_json(fields.get("metadata") or {}),
-                }
-            )
+            examples.append(example_row(raw.benchmark, split, part.source, row, fields))
             texts.append(
                 {
                     "example_id": fields["example_id"],
@@ -146,7 +131,7 @@ def study_to_long(
         variable_name="study_column",
         value_name="raw_text",
     )
-    cf = pl.col("study_column").str.extract(r"^counterfactual_prompt_answer_(\d+)_rationale$", 1)
+    cf = pl.col("study_column").str.extract(COUNTERFACTUAL_COLUMN_PATTERN, 1)
     long = (
         long.with_columns(
             task=pl.when(cf.is_not_null())

@@ -22,7 +22,8 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from llm_distillation.consolidation.merge import TASK_COLUMNS, counterfactual_column
+from llm_distillation.consolidation.merge import TASK_COLUMNS
+from llm_distillation.teacher.records import counterfactual_column
 
 logger = logging.getLogger(__name__)
 

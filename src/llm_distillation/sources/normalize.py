@@ -46,6 +46,27 @@ def check_example(benchmark: str, example: dict[str, Any]) -> None:
         raise RowError("answer_index", f"{index!r} does not point at the answer {answer!r}")
 
 
+def example_row(
+    benchmark: str, split: str, source_file: str, source_row: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """One row of ``EXAMPLE_SCHEMA`` from a loader's normalized ``fields``."""
+    return {
+        "example_id": fields["example_id"],
+        "benchmark": benchmark,
+        "split": split,
+        "source_file": source_file,
+        "source_row": source_row,
+        "question": fields.get("question"),
+        "premise": fields.get("premise"),
+        "hypothesis": fields.get("hypothesis"),
+        "choices": fields["choices"],
+        "answer": fields["answer"],
+        "answer_index": fields["answer_index"],
+        "explanations": fields.get("explanations") or [],
+        "metadata": metadata_json(fields.get("metadata") or {}),
+    }
+
+
 def normalize_raw(raw: RawBenchmark) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Normalize and validate every record of every split of ``raw``.
 
@@ -92,20 +113,7 @@ def normalize_raw(raw: RawBenchmark) -> tuple[pl.DataFrame, pl.DataFrame]:
                 )
                 continue
             first_seen[example_id] = (part.source, row)
-            examples.append(
-                {
-                    **where,
-                    "example_id": example_id,
-                    "question": fields.get("question"),
-                    "premise": fields.get("premise"),
-                    "hypothesis": fields.get("hypothesis"),
-                    "choices": fields["choices"],
-                    "answer": fields["answer"],
-                    "answer_index": fields["answer_index"],
-                    "explanations": fields.get("explanations") or [],
-                    "metadata": metadata_json(fields.get("metadata") or {}),
-                }
-            )
+            examples.append(example_row(raw.benchmark, split, part.source, row, fields))
     logger.info(
         "%s: %d examples normalized, %d rejected", raw.benchmark, len(examples), len(rejected)
     )

@@ -52,11 +52,19 @@ class BackendSpec:
     options: Mapping[str, Any]
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
     cpu_threads: int | None = None
+    objects: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """Constructor arguments that are data, not settings (the examples a replay aligns to);
+    their identity is in ``fingerprint``."""
 
     @property
     def key(self) -> str:
         return _sha256(
-            {"name": self.name, "options": dict(self.options), "threads": self.cpu_threads}
+            {
+                "name": self.name,
+                "options": dict(self.options),
+                "threads": self.cpu_threads,
+                "fingerprint": dict(self.fingerprint),
+            }
         )
 
     def describe(self) -> dict[str, Any]:
@@ -92,7 +100,7 @@ class BackendPool:
                     import torch
 
                     torch.set_num_threads(spec.cpu_threads)
-                options = dict(spec.options)
+                options = {**spec.options, **spec.objects}
                 if spec.name == "openai_compatible" and secrets and "api_key" in secrets:
                     options.setdefault("api_key", secrets["api_key"])
                 backend = create_backend(spec.name, **options)
@@ -365,12 +373,15 @@ def texts_by_example(
 def backend_spec(
     name: str, backend: str, options: Mapping[str, Any], *, benchmark: str,
     teacher_model: str | None, cpu_threads: int | None = None,
+    examples: pl.DataFrame | None = None,
 ) -> BackendSpec:  # fmt: skip
     """The resolved backend of teacher ``name`` for ``benchmark``.
 
     ``teacher_model`` (a converted model folder) becomes ``options.model``; the replay backend
-    gets the benchmark; the transformers backend's own progress bar is turned off (the shard
-    progress bar counts requests and tokens/s).
+    gets the benchmark, and for the benchmarks listed in its ``align_by_text`` option the
+    ``examples`` to re-key its rows to (by text and gold answer: the study's StrategyQA ids
+    differ from the published files' ids); the transformers backend's own progress bar is
+    turned off (the shard progress bar counts requests and tokens/s).
     """
     from llm_distillation.teacher.model_artifacts import read_conversion_marker
 
@@ -380,12 +391,20 @@ def backend_spec(
         resolved["model"] = str(teacher_model)
         marker = read_conversion_marker(teacher_model)
         fingerprint = dict((marker or {}).get("source") or {})
+    objects: dict[str, Any] = {}
     if backend == "replay":
         resolved.setdefault("benchmark", benchmark)
+        if benchmark in (resolved.pop("align_by_text", None) or ()) and examples is not None:
+            objects["align_to"] = examples
+            fingerprint["align_to"] = _sha256(sorted(examples["example_id"].to_list()))
     if backend == "transformers":
         resolved.setdefault("progress", False)
     return BackendSpec(
-        name=backend, options=resolved, fingerprint=fingerprint, cpu_threads=cpu_threads
+        name=backend,
+        options=resolved,
+        fingerprint=fingerprint,
+        cpu_threads=cpu_threads,
+        objects=objects,
     )
 
 
@@ -430,6 +449,7 @@ def build_jobs(
             benchmark=benchmark,
             teacher_model=model_dir,
             cpu_threads=teacher.cpu_threads,
+            examples=examples,
         )
         builder = PromptBuilder(prompts, benchmark, seed=params.seed)
         positive = texts_by_example(rationales, name, "positive_rationale")

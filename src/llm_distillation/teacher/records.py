@@ -41,6 +41,25 @@ TEACHER_OUTPUT_SCHEMA: Final = pl.Schema(
 )
 
 
+STUDY_TASK_COLUMNS: Final = {
+    "positive_rationale": "few_shot_positive_rationale",
+    "negative_rationale": "few_shot_negative_rationale",
+    "critique": "critique",
+    "revision": "few_shot_revision",
+}
+"""The study's wide-table column of each task stored once per example (the gold option).
+The study itself kept no critiques; ``critique`` is our addition."""
+
+COUNTERFACTUAL_COLUMN_PATTERN: Final = r"^counterfactual_prompt_answer_(\d+)_rationale$"
+"""The study's counterfactual columns; the group is the 1-based option number."""
+
+
+def counterfactual_column(option_index: int) -> str:
+    """The study's column of the rationale for option ``option_index`` (0-based here, 1-based
+    in the name)."""
+    return f"counterfactual_prompt_answer_{option_index + 1}_rationale"
+
+
 def empty_outputs() -> pl.DataFrame:
     """A teacher-output table with no rows and the full schema."""
     return pl.DataFrame(schema=TEACHER_OUTPUT_SCHEMA)

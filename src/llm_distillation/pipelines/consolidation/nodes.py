@@ -33,18 +33,34 @@ def consolidate_split(
     """All teachers' outputs of one split + its examples -> (table before the gate, check
     failures, check summary)."""
     cfg = ConsolidationParams.model_validate(params)
-    result = consolidate(
-        teacher_outputs.lazy(),
-        examples,
-        benchmark=benchmark,
-        split=split,
-        rules=cfg.cleaning,
-        checks=cfg.checks,
-        required_tasks=cfg.required_tasks,
-        text_source=cfg.text_source,
-        batch_rows=cfg.batch_rows,
+    outputs = teacher_outputs.lazy()
+    present = set(outputs.select(pl.col("teacher").unique()).collect()["teacher"])
+    overridden = sorted(present & set(cfg.teachers))
+    groups: list[tuple[str | None, pl.LazyFrame]] = [
+        (name, outputs.filter(pl.col("teacher") == name)) for name in overridden
+    ]
+    if present - set(overridden) or not groups:
+        groups.insert(0, (None, outputs.filter(~pl.col("teacher").is_in(overridden))))
+    results = []
+    for teacher, part in groups:
+        checks, required = cfg.for_teacher(teacher or "")
+        results.append(
+            consolidate(
+                part,
+                examples,
+                benchmark=benchmark,
+                split=split,
+                rules=cfg.cleaning,
+                checks=checks,
+                required_tasks=required,
+                text_source=cfg.text_source,
+                batch_rows=cfg.batch_rows,
+            )
+        )
+    return tuple(  # type: ignore[return-value]
+        pl.concat([getattr(r, part) for r in results], how="diagonal_relaxed")
+        for part in ("table", "rejects", "summary")
     )
-    return result.table, result.rejects, result.summary
 
 
 def collect_rejects(*parts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -50,6 +50,28 @@ class StudyImportParams(_Strict):
     _tasks = field_validator("required_tasks")(_known_tasks)
 
 
+class TeacherOverrides(_Strict):
+    """``consolidation.teachers.<name>``: what differs for one teacher's outputs."""
+
+    required_tasks: tuple[str, ...] | None = None
+    checks: dict[str, CheckRule] = Field(default_factory=dict)
+    """Rules that replace the global ones for this teacher, by check name."""
+
+    _tasks = field_validator("required_tasks")(
+        lambda tasks: None if tasks is None else _known_tasks(tasks)
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: dict[str, CheckRule]) -> dict[str, CheckRule]:
+        unknown = sorted(set(checks) - set(ChecksConfig.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown checks {unknown}; allowed: {list(ChecksConfig.model_fields)}"
+            )
+        return checks
+
+
 class ConsolidationParams(_Strict):
     """``params:consolidation``."""
 
@@ -65,6 +87,17 @@ class ConsolidationParams(_Strict):
     """Above this many teacher outputs per split, consolidate in batches of examples (bounded
     memory; the result is the same)."""
     study_import: StudyImportParams = Field(default_factory=StudyImportParams)
+    teachers: dict[str, TeacherOverrides] = Field(default_factory=dict)
+    """Per-teacher overrides of ``required_tasks`` and ``checks`` (e.g. a replayed teacher
+    that never wrote critiques, or a tiny demo model)."""
+
+    def for_teacher(self, teacher: str) -> tuple[ChecksConfig, tuple[str, ...]]:
+        """The checks and required tasks in force for ``teacher``'s outputs."""
+        override = self.teachers.get(teacher)
+        if override is None:
+            return self.checks, self.required_tasks
+        checks = self.checks.model_copy(update=override.checks)
+        return checks, override.required_tasks or self.required_tasks
 
     _tasks = field_validator("required_tasks")(_known_tasks)
 

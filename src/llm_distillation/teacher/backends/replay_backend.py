@@ -64,19 +64,19 @@ from llm_distillation.teacher.backends.base import (
     GenerationRequest,
     GenerationResult,
 )
-from llm_distillation.teacher.records import TASKS, TEACHER_OUTPUT_SCHEMA
+from llm_distillation.teacher.records import (
+    STUDY_TASK_COLUMNS,
+    TASKS,
+    TEACHER_OUTPUT_SCHEMA,
+    counterfactual_column,
+)
 
 logger = logging.getLogger(__name__)
 
 SOURCES: Final = ("study_consolidated", "palm_dsbs")
 CONSOLIDATED_DIR: Final = "llm_outputs/consolidated"
-CONSOLIDATED_COLUMNS: Final = {
-    "positive_rationale": "few_shot_positive_rationale",
-    "negative_rationale": "few_shot_negative_rationale",
-    "revision": "few_shot_revision",
-}
+CONSOLIDATED_COLUMNS: Final = {t: c for t, c in STUDY_TASK_COLUMNS.items() if t != "critique"}
 """Study columns of the tasks stored once per example (for the gold option)."""
-COUNTERFACTUAL_COLUMN: Final = "counterfactual_prompt_answer_{i}_rationale"  # i = 1-based option
 PALM_BATCH: Final = {"cqa": 1000, "esnli": 5500}
 """Rows per ``{split}_CoT_{i}.json`` file in distilling-step-by-step's loaders."""
 NOT_IN_SOURCE: Final = "not in source"
@@ -366,7 +366,7 @@ class ReplayBackend:
                 wanted += [
                     ("counterfactual_rationale", option, column)
                     for option in range(len(choices))
-                    if (column := COUNTERFACTUAL_COLUMN.format(i=option + 1)) in record
+                    if (column := counterfactual_column(option)) in record
                 ]
                 for task, option, column in wanted:
                     value = record[column]
