@@ -104,3 +104,37 @@ def test_parameters_are_validated_with_a_clear_message(project_root):
         validate_parameters({"consolidation": {"required_tasks": ["rationale"]}})
     with pytest.raises(ValueError, match="keep"):
         validate_parameters({"consolidation": {"cleaning": {"keep": "first_sentence"}}})
+
+
+def test_per_teacher_overrides_of_checks_and_required_tasks(study_slices):
+    """`consolidation.teachers.<name>` replaces rules for that teacher's outputs only."""
+    from llm_distillation.pipelines.consolidation.nodes import consolidate_split
+
+    examples, long = study_slices["strategyqa", "llama", "test"]
+    first = long["example_id"][0]
+    long = long.filter(~((pl.col("example_id") == first) & (pl.col("task") == "revision")))
+    both = pl.concat([long, long.with_columns(teacher=pl.lit("other"))])
+    params = {
+        "checks": {"empty_text": {"required": True, "max_share": 0.0}},
+        "teachers": {
+            "llama": {
+                "required_tasks": ["positive_rationale", "counterfactual_rationale"],
+                "checks": {"empty_text": {"required": True, "max_share": 0.5}},
+            }
+        },
+    }
+    table, failures, summary = consolidate_split(
+        both, examples, params, benchmark="strategyqa", split="test"
+    )
+    rule = {(r["teacher"], r["check"]): r["max_share"] for r in summary.iter_rows(named=True)}
+    assert rule["llama", "empty_text"] == 0.5 and rule["other", "empty_text"] == 0.0
+    # One revision is missing: required for "other" (default tasks), not for llama.
+    missing = failures.filter(pl.col("check") == "missing_output")
+    assert missing.select("teacher", "example_id").rows() == [("other", first)]
+    assert set(table["teacher"]) <= {"llama", "other"}
+    assert not table.filter(pl.col("teacher") == "llama").is_empty()
+
+
+def test_teacher_overrides_name_unknown_checks():
+    with pytest.raises(ValueError, match=r"consolidation.teachers.x.checks: .*unknown checks"):
+        validate_parameters({"consolidation": {"teachers": {"x": {"checks": {"nope": {}}}}}})
