@@ -1,6 +1,7 @@
 """Custom Kedro datasets of this project (``type: llm_distillation.kedro_datasets.<Name>``)."""
 
 from llm_distillation.kedro_datasets.benchmark_source import BenchmarkSourceDataset
+from llm_distillation.kedro_datasets.per_teacher_parquet import PerTeacherParquetDataset
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 
-__all__ = ["BenchmarkSourceDataset", "PolarsTableDataset"]
+__all__ = ["BenchmarkSourceDataset", "PerTeacherParquetDataset", "PolarsTableDataset"]

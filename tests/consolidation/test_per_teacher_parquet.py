@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from kedro.io import DatasetError, Version
 
-from llm_distillation.consolidation.dataset import PerTeacherParquetDataset
+from llm_distillation.kedro_datasets import PerTeacherParquetDataset
 
 
 def test_one_file_per_teacher_and_lazy_load(tmp_path):

@@ -1,6 +1,6 @@
 """A versioned Parquet table written as one file per teacher.
 
-``type: llm_distillation.consolidation.dataset.PerTeacherParquetDataset`` stores a table with a
+``type: llm_distillation.kedro_datasets.PerTeacherParquetDataset`` stores a table with a
 ``teacher`` column as ``<filepath>/<version>/<name>/<teacher>.parquet`` (each file keeps the
 ``teacher`` column), so ``…/consolidated/cqa/train/<version>/train/llama.parquet`` is the
 study's ``cqa-llama-train`` table. ``load()`` returns a ``polars.LazyFrame`` over every
@@ -18,6 +18,8 @@ from typing import Any
 import polars as pl
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro_datasets._typing import TablePreview
+
+from llm_distillation.kedro_datasets.polars_table import preview_frame
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -76,11 +78,5 @@ class PerTeacherParquetDataset(AbstractVersionedDataset[pl.DataFrame, pl.LazyFra
         return {"filepath": self._filepath, "teachers": self._teachers, "version": self._version}
 
     def preview(self, nrows: int = 5) -> TablePreview:
-        """First rows for kedro-viz (list columns shown as text)."""
-        frame = self.load().head(nrows).collect()
-        frame = frame.with_columns(
-            pl.col(c).cast(pl.List(pl.String)).list.join(" | ")
-            for c, t in frame.schema.items()
-            if isinstance(t, pl.List)
-        )
-        return TablePreview(frame.to_pandas().to_dict(orient="split"))
+        """First rows for kedro-viz (list columns shown as JSON text)."""
+        return preview_frame(self.load().head(nrows).collect())
