@@ -18,7 +18,7 @@ consolidation_generated`` the rest.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -58,10 +58,16 @@ def _benchmark_pipeline(benchmark: str) -> Pipeline:
         )
         for split in SPLITS
     ]
+    nodes += _gate_nodes(benchmark, SPLITS, study=False)
+    return Pipeline(nodes)
+
+
+def _gate_nodes(benchmark: str, splits: Sequence[str], *, study: bool) -> list[Node]:
+    """Save every split's check failures and summary first, then gate the tables on them."""
     parts = [
-        n for s in SPLITS for n in (f"consolidation_rejects_{s}", f"consolidation_summary_{s}")
+        n for s in splits for n in (f"consolidation_rejects_{s}", f"consolidation_summary_{s}")
     ]
-    nodes += [
+    return [
         Node(
             collect_rejects,
             inputs=parts,
@@ -69,18 +75,17 @@ def _benchmark_pipeline(benchmark: str) -> Pipeline:
             name="collect_rejects",
         ),
         Node(
-            _bind(enforce_quality_thresholds, benchmark=benchmark),
+            _bind(enforce_quality_thresholds, benchmark=benchmark, study=study),
             inputs=[
                 "consolidation_rejects",
                 "consolidation_summary",
                 PARAMS,
-                *(f"unchecked_{s}" for s in SPLITS),
+                *(f"unchecked_{s}" for s in splits),
             ],
-            outputs=[f"consolidated_{s}" for s in SPLITS],
+            outputs=[f"consolidated_{s}" for s in splits],
             name="enforce_quality_thresholds",
         ),
     ]
-    return Pipeline(nodes)
 
 
 def _report(prefix: str, names: dict[str, list[str]], tag: str) -> Pipeline:
@@ -146,28 +151,7 @@ def _study_pipeline(benchmark: str) -> Pipeline:
                 name=f"consolidate_study_{split}",
             )
         )
-    parts = [
-        n for s in splits for n in (f"consolidation_rejects_{s}", f"consolidation_summary_{s}")
-    ]
-    nodes += [
-        Node(
-            collect_rejects,
-            inputs=parts,
-            outputs=["consolidation_rejects", "consolidation_summary"],
-            name="collect_rejects",
-        ),
-        Node(
-            _bind(enforce_quality_thresholds, benchmark=benchmark, study=True),
-            inputs=[
-                "consolidation_rejects",
-                "consolidation_summary",
-                PARAMS,
-                *(f"unchecked_{s}" for s in splits),
-            ],
-            outputs=[f"consolidated_{s}" for s in splits],
-            name="enforce_quality_thresholds",
-        ),
-    ]
+    nodes += _gate_nodes(benchmark, splits, study=True)
     return Pipeline(nodes)
 
 
