@@ -35,6 +35,7 @@ from llm_distillation.consolidation.cleaning import (
     finish_text,
     is_empty_text,
 )
+from llm_distillation.schema import EXAMPLE_SCHEMA
 from llm_distillation.teacher.records import (
     STUDY_TASK_COLUMNS,
     TASKS,
@@ -51,18 +52,15 @@ TASK_COLUMNS: Final = STUDY_TASK_COLUMNS
 
 INPUT_SCHEMA: Final = pl.Schema(
     {
-        "example_id": pl.String,
-        "benchmark": pl.String,
-        "split": pl.String,
+        **{c: EXAMPLE_SCHEMA[c] for c in ("example_id", "benchmark", "split")},
         "teacher": pl.String,
-        "question": pl.String,
-        "premise": pl.String,
-        "hypothesis": pl.String,
-        "choices": pl.List(pl.String),
-        "answer": pl.String,
-        "answer_index": pl.Int64,
+        **{
+            c: EXAMPLE_SCHEMA[c]
+            for c in ("question", "premise", "hypothesis", "choices", "answer", "answer_index")
+        },
     }
 )
+"""The example columns a consolidated table carries (from ``EXAMPLE_SCHEMA``) + the teacher."""
 
 DEFAULT_REQUIRED_TASKS: Final = (
     "positive_rationale",

@@ -18,7 +18,7 @@ import polars as pl
 from llm_distillation.consolidation.checks import statement_matches
 from llm_distillation.consolidation.cleaning import word_count
 from llm_distillation.consolidation.merge import TASK_COLUMNS
-from llm_distillation.teacher.records import COUNTERFACTUAL_COLUMN_PATTERN
+from llm_distillation.teacher.records import counterfactual_columns
 
 KINDS: Final = {
     "positive": TASK_COLUMNS["positive_rationale"],
@@ -27,11 +27,6 @@ KINDS: Final = {
     "revision": TASK_COLUMNS["revision"],
 }
 GROUP: Final = ["benchmark", "split", "teacher"]
-
-
-def counterfactual_columns(table: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    names = table.collect_schema().names()
-    return [c for c in names if pl.Series([c]).str.contains(COUNTERFACTUAL_COLUMN_PATTERN)[0]]
 
 
 def rationales_long(table: pl.DataFrame) -> pl.DataFrame:

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import polars as pl
 
 from llm_distillation.consolidation.merge import TASK_COLUMNS
-from llm_distillation.teacher.records import counterfactual_column
+from llm_distillation.teacher.records import counterfactual_column, counterfactual_columns
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,7 @@ def build_views(
                 ok=_usable(col),
             )
         )
-    schema_names = lf.collect_schema().names()
-    n_cf = sum(1 for c in schema_names if c.startswith("counterfactual_prompt_answer_"))
+    n_cf = len(counterfactual_columns(lf))
     if "factual" in views:
         if factual_rationale == "counterfactual":
             col = pl.coalesce(

@@ -6,6 +6,7 @@ them into the study's wide layout. See ``docs/schema.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import polars as pl
@@ -52,6 +53,12 @@ The study itself kept no critiques; ``critique`` is our addition."""
 
 COUNTERFACTUAL_COLUMN_PATTERN: Final = r"^counterfactual_prompt_answer_(\d+)_rationale$"
 """The study's counterfactual columns; the group is the 1-based option number."""
+
+
+def counterfactual_columns(table: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """The counterfactual columns of a wide (study-layout) table, in table order."""
+    pattern = re.compile(COUNTERFACTUAL_COLUMN_PATTERN)
+    return [c for c in table.collect_schema().names() if pattern.match(c)]
 
 
 def counterfactual_column(option_index: int) -> str:
