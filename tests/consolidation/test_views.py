@@ -80,5 +80,6 @@ def test_views_of_a_table_in_several_chunks(tables):
     """Tables loaded from several teacher files come in chunks."""
     table = tables["strategyqa"]
     chunked = pl.concat([table.head(4), table.tail(6)], rechunk=False)
-    assert chunked.n_chunks() == 2
+    # how many chunks each part brings depends on the thread pool; more than one is the point
+    assert chunked.n_chunks() >= 2
     assert build_views(chunked).equals(build_views(chunked.rechunk()))
