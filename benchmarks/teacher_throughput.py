@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         / "cqa/cqa_train.json",
     )
     parser.add_argument(
-        "--repeats", type=int, default=1,
-        help="run the variants this many times, alternating, and keep each one's fastest run",
+        "--repeats", type=int, default=3,
+        help="run the variants this many times, alternating, and keep each one's fastest run (3)",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=0,

@@ -394,3 +394,24 @@ def test_model_folder_dataset_recognises_the_packaged_gguf(default_teacher):
     dataset.save({"gguf_path": str(find_smollm2_gguf())})
     assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == before
     assert dataset.load() == str(folder)
+
+
+def test_preallocated_cache_keeps_the_selected_rows_in_place():
+    """Finished rows leave the batch: the kept rows move down, later writes append to them."""
+    from llm_distillation.teacher.backends.transformers_backend import _preallocated_layer_class
+
+    layer = _preallocated_layer_class()(capacity=8)
+    keys, values = torch.randn(4, 2, 5, 3), torch.randn(4, 2, 5, 3)
+    layer.update(keys, values)
+    buffer = layer._key_buffer
+    layer.batch_select_indices(torch.tensor([1, 3]))
+    assert layer._key_buffer.data_ptr() == buffer.data_ptr()  # no new buffer
+    assert torch.equal(layer.keys, keys[[1, 3]])
+    assert torch.equal(layer.values, values[[1, 3]])
+    more_k, more_v = torch.randn(2, 2, 1, 3), torch.randn(2, 2, 1, 3)
+    out_k, out_v = layer.update(more_k, more_v)
+    assert layer.get_seq_length() == 6
+    assert torch.equal(out_k, torch.cat([keys[[1, 3]], more_k], dim=2))
+    assert torch.equal(out_v, torch.cat([values[[1, 3]], more_v], dim=2))
+    layer.batch_select_indices(torch.tensor([1]))
+    assert torch.equal(layer.keys, torch.cat([keys[[3]], more_k[[1]]], dim=2))

@@ -748,10 +748,24 @@ def _preallocated_layer_class() -> type:
             return self.length
 
         def batch_select_indices(self, indices: Any) -> None:
-            if self.is_initialized:
-                self._key_buffer = self._key_buffer[indices]
-                self._value_buffer = self._value_buffer[indices]
-                self._refresh()
+            """Keep the rows ``indices`` (ascending), moving each down in place.
+
+            Only the filled positions of the rows that move are copied, and no new buffer is
+            allocated (indexing would copy every row's whole capacity).
+            """
+            if not self.is_initialized:
+                return
+            for target, source in enumerate(indices.tolist()):
+                if source != target:
+                    self._key_buffer[target, :, : self.length] = self._key_buffer[
+                        source, :, : self.length
+                    ]
+                    self._value_buffer[target, :, : self.length] = self._value_buffer[
+                        source, :, : self.length
+                    ]
+            self._key_buffer = self._key_buffer[: len(indices)]
+            self._value_buffer = self._value_buffer[: len(indices)]
+            self._refresh()
 
         def reset(self) -> None:
             self.length = 0
