@@ -430,7 +430,7 @@ def build_jobs(
     split = examples["split"][0]
     jobs: list[GenerationJob] = []
     for name, teacher in params.teachers.items():
-        wanted = [t for t in tasks if t in teacher.tasks]
+        wanted = [t for t in tasks if t in teacher.tasks_for(benchmark)]
         if benchmark not in teacher.benchmarks or not wanted:
             continue
         selected = select_examples(examples, teacher.examples.get(split), seed=params.seed)

@@ -75,6 +75,9 @@ def test_registry_imports_no_torch_or_transformers():
         ({"tasks": ["critique"]}, "needs the positive_rationale task"),
         ({"examples": {"validation": 3}}, "unknown splits"),
         ({"benchmarks": ["squad"]}, "unknown benchmarks"),
+        ({"benchmark_tasks": {"squad": ["revision"]}}, "benchmark_tasks: unknown benchmarks"),
+        ({"benchmark_tasks": {"cqa": ["summary"]}}, "unknown teacher tasks"),
+        ({"benchmark_tasks": {"cqa": ["revision"]}}, r"needs the critique task \(cqa\)"),
     ],
 )
 def test_bad_parameters_fail_naming_allowed_values(change, message):
@@ -129,6 +132,11 @@ def test_replay_teacher_through_a_session_and_resume(tmp_path, ingested, shared_
     stats_dir = data_dir / "08_reporting" / "teacher_generation" / "cqa" / "train_stats.parquet"
     stats = pl.read_parquet(sorted(stats_dir.glob("*/*")))
     assert stats["rows"].sum() == frame.height
+    # its StrategyQA shards hold no negative rationales: `benchmark_tasks` leaves them out
+    sqa = data_dir / "04_feature" / "teacher_outputs" / "strategyqa" / "train"
+    sqa_frame = pl.read_parquet(sorted(sqa.glob("study/*/shard-*.parquet")))
+    assert set(sqa_frame["task"]) == {"positive_rationale", "counterfactual_rationale", "revision"}
+    assert (sqa_frame["finish_reason"] == "replay").all()  # no "not in source" error rows
     # e-SNLI is not configured for the study teacher: empty, with the schema
     assert not (data_dir / "04_feature/teacher_outputs/esnli/train/study").exists()
 

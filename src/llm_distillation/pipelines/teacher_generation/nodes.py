@@ -28,7 +28,11 @@ def prepare_teacher_model(params: dict[str, Any], prompts: dict[str, Any]) -> di
     from llm_distillation.teacher.model_artifacts import find_smollm2_gguf
 
     cfg, _ = validate(params, prompts)
-    if not any(t.use_teacher_model and t.benchmarks and t.tasks for t in cfg.teachers.values()):
+    uses_model = any(
+        t.use_teacher_model and any(t.tasks_for(b) for b in t.benchmarks)
+        for t in cfg.teachers.values()
+    )
+    if not uses_model:
         return {}
     return {"gguf_path": str(find_smollm2_gguf())}
 

@@ -40,6 +40,12 @@ class DecodingParams(_Strict):
         return DecodingConfig(**self.model_dump())
 
 
+def _check_tasks(tasks: list[str]) -> None:
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown teacher tasks {unknown}; allowed: {list(TASKS)}")
+
+
 class ShardingParams(_Strict):
     """Examples per shard, or a fixed number of shards (the study: 10)."""
 
@@ -62,6 +68,8 @@ class TeacherParams(_Strict):
     """Set ``options.model`` to the folder of the ``teacher_model`` catalog artefact."""
     decoding: DecodingParams = DecodingParams()
     tasks: list[str] = Field(default_factory=lambda: list(TASKS))
+    benchmark_tasks: dict[str, list[str]] = Field(default_factory=dict)
+    """Tasks for some benchmarks instead of ``tasks`` (e.g. a replayed source that lacks one)."""
     benchmarks: list[str] = Field(default_factory=lambda: list(BENCHMARKS))
     examples: dict[str, int | None] = Field(default_factory=dict)
     """Examples per split (seeded subsample); a split not listed, or ``null``: all of them."""
@@ -83,9 +91,19 @@ class TeacherParams(_Strict):
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, value: list[str]) -> list[str]:
-        unknown = [t for t in value if t not in TASKS]
+        _check_tasks(value)
+        return value
+
+    @field_validator("benchmark_tasks")
+    @classmethod
+    def _benchmark_tasks(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = [b for b in value if b not in BENCHMARKS]
         if unknown:
-            raise ValueError(f"unknown teacher tasks {unknown}; allowed: {list(TASKS)}")
+            raise ValueError(
+                f"benchmark_tasks: unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}"
+            )
+        for tasks in value.values():
+            _check_tasks(tasks)
         return value
 
     @field_validator("benchmarks")
@@ -109,10 +127,13 @@ class TeacherParams(_Strict):
     @model_validator(mode="after")
     def _dependencies(self) -> TeacherParams:
         generates = self.backend != "replay"
-        if generates and "critique" in self.tasks and "positive_rationale" not in self.tasks:
-            raise ValueError("the critique task needs the positive_rationale task")
-        if generates and "revision" in self.tasks and "critique" not in self.tasks:
-            raise ValueError("the revision task needs the critique task")
+        for benchmark in self.benchmarks:
+            tasks = self.tasks_for(benchmark)
+            where = f" ({benchmark})" if benchmark in self.benchmark_tasks else ""
+            if generates and "critique" in tasks and "positive_rationale" not in tasks:
+                raise ValueError(f"the critique task needs the positive_rationale task{where}")
+            if generates and "revision" in tasks and "critique" not in tasks:
+                raise ValueError(f"the revision task needs the critique task{where}")
         secret = sorted({"api_key", "token", "password"} & set(self.options))
         if secret:
             raise ValueError(
@@ -126,6 +147,10 @@ class TeacherParams(_Strict):
         if needs_model and "model" not in self.options:
             raise ValueError("the transformers backend needs options.model or use_teacher_model")
         return self
+
+    def tasks_for(self, benchmark: str) -> list[str]:
+        """The tasks this teacher runs on ``benchmark``."""
+        return self.benchmark_tasks.get(benchmark, self.tasks)
 
     @property
     def needs_inputs(self) -> bool:
