@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def require_known(
+    names: Iterable[str],
+    allowed: Iterable[str],
+    what: str,
+    *,
+    field: str | None = None,
+    error: type[Exception] = ValueError,
+) -> None:
+    """Raise ``error`` naming every name not in ``allowed``, and the allowed values.
+
+    ``what`` is the kind of name (``"benchmarks"``); ``field`` the setting that holds them.
+    """
+    allowed = list(allowed)
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        where = f"{field}: " if field else ""
+        raise error(f"{where}unknown {what} {unknown}; allowed: {allowed}")
+
 
 class SourceFormatError(ValueError):
     """A source file cannot be read as the format it was declared to have."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llm_distillation.errors import require_known
 from llm_distillation.schema import BENCHMARKS
 
 
@@ -54,9 +55,7 @@ class IngestParams(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> IngestParams:
-        unknown = sorted(set(self.benchmarks) - set(BENCHMARKS))
-        if unknown:
-            raise ValueError(f"unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}")
+        require_known(self.benchmarks, BENCHMARKS, "benchmarks")
         return self
 
     def for_benchmark(self, benchmark: str) -> BenchmarkIngest:

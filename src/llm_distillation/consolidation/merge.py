@@ -35,6 +35,7 @@ from llm_distillation.consolidation.cleaning import (
     finish_text,
     is_empty_text,
 )
+from llm_distillation.errors import require_known
 from llm_distillation.schema import EXAMPLE_SCHEMA
 from llm_distillation.teacher.records import (
     STUDY_TASK_COLUMNS,
@@ -404,9 +405,7 @@ def consolidate(
     """
     rules = rules or CleaningRules()
     checks = checks or ChecksConfig()
-    unknown_tasks = set(required_tasks) - set(TASKS)
-    if unknown_tasks:
-        raise ValueError(f"unknown tasks {sorted(unknown_tasks)}; allowed: {list(TASKS)}")
+    require_known(required_tasks, TASKS, "tasks")
     outputs = outputs.lazy()
     ex_df = (
         examples.lazy()

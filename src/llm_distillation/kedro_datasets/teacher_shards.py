@@ -10,6 +10,7 @@ import polars as pl
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from llm_distillation.errors import require_known
 from llm_distillation.teacher.records import TASKS
 from llm_distillation.teacher.sharding import ShardJob, ShardStore, run_jobs
 
@@ -48,9 +49,7 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        unknown = sorted((set(tasks or ()) | set(writes or ())) - set(TASKS))
-        if unknown:
-            raise DatasetError(f"unknown teacher tasks {unknown}; allowed: {list(TASKS)}")
+        require_known([*(tasks or ()), *(writes or ())], TASKS, "teacher tasks", error=DatasetError)
         if view not in VIEWS:
             raise DatasetError(f"unknown view {view!r}; allowed: {list(VIEWS)}")
         self._path = PurePosixPath(path)

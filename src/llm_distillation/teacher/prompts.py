@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llm_distillation.errors import require_known
 from llm_distillation.schema import BENCHMARKS
 from llm_distillation.teacher.records import TASKS
 
@@ -101,12 +102,8 @@ class PromptConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> PromptConfig:
-        unknown = sorted(set(self.benchmarks) - set(BENCHMARKS))
-        if unknown:
-            raise ValueError(f"unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}")
-        bad_tasks = sorted(set(self.demos_per_task) - set(TASKS))
-        if bad_tasks:
-            raise ValueError(f"unknown tasks {bad_tasks} in demos_per_task; allowed: {list(TASKS)}")
+        require_known(self.benchmarks, BENCHMARKS, "benchmarks")
+        require_known(self.demos_per_task, TASKS, "tasks", field="demos_per_task")
         for name, bench in self.benchmarks.items():
             for task, k in self.demos_per_task.items():
                 if k > len(bench.demos):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from llm_distillation.consolidation.checks import CheckRule, ChecksConfig
 from llm_distillation.consolidation.cleaning import CleaningRules
 from llm_distillation.consolidation.merge import DEFAULT_REQUIRED_TASKS
+from llm_distillation.errors import require_known
 from llm_distillation.teacher.records import TASKS
 
 
@@ -20,9 +21,7 @@ class _Strict(BaseModel):
 
 
 def _known_tasks(tasks: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"unknown tasks {unknown}; allowed: {list(TASKS)}")
+    require_known(tasks, TASKS, "tasks")
     return tasks
 
 

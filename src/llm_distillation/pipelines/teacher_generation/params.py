@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_distillation.errors import require_known
 from llm_distillation.schema import BENCHMARKS, SPLITS
 from llm_distillation.teacher.backends.base import DecodingConfig, check_backend_name
 from llm_distillation.teacher.prompts import PromptConfig
@@ -38,12 +39,6 @@ class DecodingParams(_Strict):
 
     def to_config(self) -> DecodingConfig:
         return DecodingConfig(**self.model_dump())
-
-
-def _check_tasks(tasks: list[str]) -> None:
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        raise ValueError(f"unknown teacher tasks {unknown}; allowed: {list(TASKS)}")
 
 
 class ShardingParams(_Strict):
@@ -91,35 +86,27 @@ class TeacherParams(_Strict):
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, value: list[str]) -> list[str]:
-        _check_tasks(value)
+        require_known(value, TASKS, "teacher tasks")
         return value
 
     @field_validator("benchmark_tasks")
     @classmethod
     def _benchmark_tasks(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = [b for b in value if b not in BENCHMARKS]
-        if unknown:
-            raise ValueError(
-                f"benchmark_tasks: unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}"
-            )
+        require_known(value, BENCHMARKS, "benchmarks", field="benchmark_tasks")
         for tasks in value.values():
-            _check_tasks(tasks)
+            require_known(tasks, TASKS, "teacher tasks", field="benchmark_tasks")
         return value
 
     @field_validator("benchmarks")
     @classmethod
     def _benchmarks(cls, value: list[str]) -> list[str]:
-        unknown = [b for b in value if b not in BENCHMARKS]
-        if unknown:
-            raise ValueError(f"unknown benchmarks {unknown}; allowed: {list(BENCHMARKS)}")
+        require_known(value, BENCHMARKS, "benchmarks")
         return value
 
     @field_validator("examples")
     @classmethod
     def _examples(cls, value: dict[str, int | None]) -> dict[str, int | None]:
-        unknown = [s for s in value if s not in SPLITS]
-        if unknown:
-            raise ValueError(f"unknown splits {unknown}; allowed: {list(SPLITS)}")
+        require_known(value, SPLITS, "splits")
         if any(n is not None and n < 0 for n in value.values()):
             raise ValueError("example counts must be >= 0 (or null for all)")
         return value
