@@ -138,12 +138,12 @@ def run_pandas(workdir: Path) -> dict[str, object]:
     import numpy as np
     import pandas as pd
 
-    from llm_distillation.consolidation.checks import STATEMENT
-    from llm_distillation.consolidation.cleaning import (
+    from llm_distillation.cleaning import (
         ANSWER_PREAMBLE,
         DEFAULT_PREFIX_HEADERS,
         DEFAULT_STOP_HEADERS,
     )
+    from llm_distillation.consolidation.checks import STATEMENT
     from llm_distillation.consolidation.merge import TASK_COLUMNS
 
     start = time.perf_counter()

@@ -13,9 +13,13 @@ logger = logging.getLogger(__name__)
 class ProjectHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Validate all parameters (typed models in ``llm_distillation.params``)."""
-        from llm_distillation.params import validate_parameters
+        """Bind the session's configuration for the pipelines built from it (reading
+        ``context.params`` builds the pipeline registry), then validate all parameters
+        (``llm_distillation.pipelines.parameter_models``)."""
+        from llm_distillation.pipelines import validate_parameters
+        from llm_distillation.project_config import bind_config_loader
 
+        bind_config_loader(context.config_loader)
         validate_parameters(context.params)
 
     @hook_impl

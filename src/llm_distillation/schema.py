@@ -66,6 +66,9 @@ TEXT_FIELDS: Final = {
 FIXED_CHOICES: Final = {"esnli": ESNLI_LABELS, "strategyqa": YES_NO}
 """Benchmarks whose choices are a fixed label set (a row with other choices is invalid)."""
 
+N_OPTIONS: Final = {"cqa": 5, "esnli": len(ESNLI_LABELS), "strategyqa": len(YES_NO)}
+"""Answer options per benchmark (one counterfactual rationale each)."""
+
 
 def empty_examples() -> pl.DataFrame:
     """An example table with no rows and the full schema."""

@@ -170,10 +170,11 @@ def test_truncated_uses_finish_reason_and_the_kept_text():
     assert result.table["quality_flags"].to_list() == [["truncated"]]
 
 
-def test_truncated_replay_text_that_stops_mid_sentence():
+def test_truncated_imported_text_that_stops_mid_sentence():
+    """Imported text has no finish reason (null = unknown): a mid-sentence end counts."""
     rows = complete("a", positive="Beavers need wood from the")
     for r in rows:
-        r["finish_reason"] = "replay"
+        r["finish_reason"] = None
     assert failures(run(rows, examples("a")), "truncated")["column"].to_list() == [
         "few_shot_positive_rationale"
     ]

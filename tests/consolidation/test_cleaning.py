@@ -5,8 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from llm_distillation.consolidation.cleaning import (
+from llm_distillation.cleaning import (
     CleaningRules,
+    clean_strings,
     clean_text,
     cut_at_stop_headers,
     ends_like_sentence,
@@ -14,7 +15,6 @@ from llm_distillation.consolidation.cleaning import (
     keep_part,
     normalize_whitespace,
     remove_think,
-    statement_scope,
     strip_answer_preamble,
     strip_prefix_headers,
     word_count,
@@ -96,10 +96,9 @@ def test_clean_text_runs_every_rule_in_order_on_real_qwen_output():
     ) == ["Line one\nline two"]
 
 
-def test_statement_scope_keeps_the_answer_preamble():
-    raw = " The answer is no.  \nMixed martial arts is modern."
-    assert apply(clean_text, [raw]) == ["Mixed martial arts is modern."]
-    assert apply(statement_scope, [raw]) == ["The answer is no."]
+def test_clean_strings_is_clean_text_on_python_strings():
+    raw = [" The answer is no.  \nMixed martial arts is modern.", None, "<think>x</think> A b."]
+    assert clean_strings(raw) == [*apply(clean_text, raw)[:1], "", "A b."]
 
 
 def test_empty_detection_word_count_and_sentence_end():

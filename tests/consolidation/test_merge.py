@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from llm_distillation.consolidation.cleaning import clean_text
+from llm_distillation.cleaning import clean_text
 from llm_distillation.consolidation.merge import (
-    N_OPTIONS,
     consolidate,
     consolidated_schema,
     counterfactual_column,
@@ -17,6 +16,7 @@ from llm_distillation.pipelines.consolidation.nodes import (
     consolidate_study_split,
     import_study_outputs,
 )
+from llm_distillation.schema import N_OPTIONS
 from tests.consolidation.conftest import study_raw
 from tests.consolidation.helpers import generated_like, write_shards
 
@@ -88,6 +88,7 @@ def test_shards_of_two_teachers_merge_into_one_table(study_slices, tmp_path):
         outputs,
         ex_llama,
         {"required_tasks": list(STUDY_TASKS), "checks": {"answer_mismatch": {"required": False}}},
+        {},
         benchmark="strategyqa",
         split="test",
     )
@@ -110,6 +111,7 @@ def test_generated_and_imported_paths_give_one_schema(study_slices, tmp_path, sh
             TeacherShardsDataset(path=str(folder)).load(),
             examples,
             {"checks": {"answer_mismatch": {"required": False}, "empty_text": {"max_share": 1}}},
+            {},
             benchmark=benchmark,
             split=split,
         )
@@ -117,7 +119,7 @@ def test_generated_and_imported_paths_give_one_schema(study_slices, tmp_path, sh
             study_raw(shared_data, benchmark, teacher, split, 40), teacher=teacher
         )
         study, _, _ = consolidate_study_split(
-            {}, ex, out, invalid, benchmark=benchmark, split=split
+            {}, {}, ex, out, invalid, benchmark=benchmark, split=split
         )
         assert ours.schema == study.schema == consolidated_schema(benchmark)
         assert ours.height > 0 and study.height > 0

@@ -27,9 +27,11 @@ import logging
 from typing import Final
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from llm_distillation.config import StrictModel
 from llm_distillation.errors import TooManyRejectionsError
+from llm_distillation.rendering import concat as _concat
 from llm_distillation.schema import FIXED_CHOICES
 
 logger = logging.getLogger(__name__)
@@ -77,10 +79,8 @@ SUMMARY_SCHEMA: Final = pl.Schema(
 """Per (benchmark, split, teacher, check): how many (example, teacher) rows failed."""
 
 
-class CheckRule(BaseModel):
+class CheckRule(StrictModel):
     """One check's settings: off/on, whether failing rows are rejected, the gate threshold."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
     required: bool = True
@@ -89,10 +89,8 @@ class CheckRule(BaseModel):
     """The run fails when more than this share of a teacher's rows fail the check."""
 
 
-class ChecksConfig(BaseModel):
+class ChecksConfig(StrictModel):
     """``consolidation.checks``: one rule per check."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     missing_example: CheckRule = CheckRule(max_share=0.0)
     missing_output: CheckRule = CheckRule(max_share=0.0)
@@ -222,14 +220,6 @@ def statement_matches(
 
 
 # ---------------------------------------------------------------------------- checks
-
-
-def _concat(*parts: str | pl.Expr) -> pl.Expr:
-    """Text from literal pieces and expressions (``pl.format`` panicked on multi-chunk string
-    columns in polars 2.1; ``concat_str`` does not)."""
-    return pl.concat_str(
-        [p.cast(pl.String) if isinstance(p, pl.Expr) else pl.lit(p) for p in parts]
-    )
 
 
 def _failures(frame: pl.LazyFrame, check: str, column: pl.Expr, reason: pl.Expr) -> pl.LazyFrame:

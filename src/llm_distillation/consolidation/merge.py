@@ -16,6 +16,14 @@ from typing import Final
 
 import polars as pl
 
+from llm_distillation.cleaning import (
+    ANSWER_PREAMBLE,
+    CleaningRules,
+    base_text,
+    ends_like_sentence,
+    finish_text,
+    is_empty_text,
+)
 from llm_distillation.consolidation.checks import (
     REJECTS_SCHEMA,
     ChecksConfig,
@@ -27,26 +35,16 @@ from llm_distillation.consolidation.checks import (
     check_unknown,
     summarize,
 )
-from llm_distillation.consolidation.cleaning import (
-    ANSWER_PREAMBLE,
-    CleaningRules,
-    base_text,
-    ends_like_sentence,
-    finish_text,
-    is_empty_text,
-)
 from llm_distillation.errors import require_known
-from llm_distillation.schema import EXAMPLE_SCHEMA
+from llm_distillation.schema import EXAMPLE_SCHEMA, N_OPTIONS
 from llm_distillation.teacher.records import (
     STUDY_TASK_COLUMNS,
     TASKS,
     counterfactual_column,
+    counterfactual_column_expr,
 )
 
 logger = logging.getLogger(__name__)
-
-N_OPTIONS: Final = {"cqa": 5, "esnli": 3, "strategyqa": 2}
-"""Answer options per benchmark: one counterfactual column each."""
 
 TASK_COLUMNS: Final = STUDY_TASK_COLUMNS
 """Consolidated column of each single-output task (the study's names)."""
@@ -124,26 +122,17 @@ def _column_name() -> pl.Expr:
     single = pl.col("task").replace_strict(TASK_COLUMNS, default=None, return_dtype=pl.String)
     return (
         pl.when(pl.col("task") == "counterfactual_rationale")
-        .then(
-            pl.concat_str(
-                pl.lit("counterfactual_prompt_answer_"),
-                (pl.col("option_index") + 1).cast(pl.String),
-                pl.lit("_rationale"),
-            )
-        )
+        .then(counterfactual_column_expr(pl.col("option_index")))
         .otherwise(single)
     )
 
 
-def clean_outputs(
-    outputs: pl.LazyFrame, rules: CleaningRules, text_source: str = "raw_text"
-) -> pl.LazyFrame:
+def clean_outputs(outputs: pl.LazyFrame, rules: CleaningRules) -> pl.LazyFrame:
     """Long outputs with ``column``, cleaned ``text``, ``preamble`` (an echoed "The answer is
     X." opening, else null), ``is_empty``, ``is_truncated`` and ``raw_chars`` added; the raw
     text is dropped. Row-wise only, so it runs on polars' streaming engine: the raw text of
     all shards is never in memory at once."""
-    other = "text" if text_source == "raw_text" else "raw_text"
-    src = pl.coalesce(pl.col(text_source), pl.col(other))
+    src = pl.col("raw_text")
     return (
         outputs.with_columns(
             _base=base_text(src, rules),
@@ -164,7 +153,7 @@ def clean_outputs(
             & (
                 (pl.col("finish_reason") == "length").fill_null(False)
                 | (
-                    (pl.col("finish_reason").is_null() | (pl.col("finish_reason") == "replay"))
+                    pl.col("finish_reason").is_null()
                     & ~ends_like_sentence(pl.col("text")).fill_null(False)
                 )
             )
@@ -298,13 +287,12 @@ def _consolidate_part(
     rules: CleaningRules,
     checks: ChecksConfig,
     required_tasks: tuple[str, ...],
-    text_source: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """Consolidate the outputs of some examples: ``(table, rejects, rows per teacher)``."""
     n_options = N_OPTIONS[benchmark]
     keys = ["teacher", "example_id", "task", "option_index"]
     long = (
-        clean_outputs(outputs, rules, text_source)
+        clean_outputs(outputs, rules)
         .collect(engine="streaming")
         .with_row_index("row_id")
         .with_columns(
@@ -391,7 +379,6 @@ def consolidate(
     rules: CleaningRules | None = None,
     checks: ChecksConfig | None = None,
     required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS,
-    text_source: str = "raw_text",
     batch_rows: int = 1_000_000,
 ) -> Consolidated:
     """Merge all teacher outputs of one (benchmark, split) with its examples.
@@ -439,7 +426,6 @@ def consolidate(
             rules=rules,
             checks=checks,
             required_tasks=required_tasks,
-            text_source=text_source,
         )
         tables.append(table_k)
         rejects_parts.append(rejects_k)

@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import polars as pl
 
+from llm_distillation.cleaning import word_count
 from llm_distillation.consolidation.checks import statement_matches
-from llm_distillation.consolidation.cleaning import word_count
 from llm_distillation.consolidation.merge import TASK_COLUMNS
-from llm_distillation.teacher.records import counterfactual_columns
+from llm_distillation.teacher.records import counterfactual_columns, counterfactual_option
 
 KINDS: Final = {
     "positive": TASK_COLUMNS["positive_rationale"],
@@ -47,7 +47,7 @@ def rationales_long(table: pl.DataFrame) -> pl.DataFrame:
                 )
             )
     for column in counterfactual_columns(table):
-        i = int(column.split("_")[3]) - 1
+        i = counterfactual_option(column)
         parts.append(
             table.select(
                 *GROUP,

@@ -4,12 +4,19 @@ The study stored one wide table per (benchmark, teacher, split) with raw teacher
 (``llm_outputs/SOURCE.md``). Importing melts it back into the long format of our teacher
 outputs (``TEACHER_OUTPUT_SCHEMA``) so that it goes through exactly the same cleaning, checks
 and pivot as generated shards (:func:`llm_distillation.consolidation.merge.consolidate`): one
-schema, one code path.
+schema, one code path. This is the only way the study's outputs enter the project.
+
+Which folders are imported is configuration: every catalog entry named
+``study_<benchmark>_<teacher>.source`` (a ``BenchmarkSourceDataset`` with ``format: hf_disk``
+whose ``splits`` name the study's folders, e.g. ``{train: cqa-llama-train, test:
+cqa-llama-test}``) is imported (:func:`study_sources`); importing another folder such as
+``cqa-qwen-test`` is one more catalog entry.
 
 Mapping: ``few_shot_positive_rationale`` -> ``positive_rationale`` (and negative),
 ``counterfactual_prompt_answer_{i}_rationale`` -> ``counterfactual_rationale`` option ``i-1``,
 ``few_shot_revision`` -> ``revision``; the study has no critique column, so there are no
-``critique`` rows. ``finish_reason`` is ``"replay"`` (unknown). Example fields come from the
+``critique`` rows. What the study did not record is null (unknown): ``finish_reason``, the
+token counts and ``prompt_truncated``. Example fields come from the
 benchmark loaders (``dialect hf``), so ids match ingest: ``id`` (cqa), ``qid`` (strategyqa,
 ``answer`` True = "yes" = index 0), ``content_id("esnli", premise, hypothesis)`` (e-SNLI).
 """
@@ -18,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import polars as pl
 
-from llm_distillation.errors import RowError
-from llm_distillation.schema import EXAMPLE_SCHEMA
+from llm_distillation.errors import RowError, require_known
+from llm_distillation.schema import BENCHMARKS, EXAMPLE_SCHEMA, SPLITS
 from llm_distillation.sources.benchmarks import get_loader
 from llm_distillation.sources.formats import RawBenchmark
 from llm_distillation.sources.normalize import check_example, example_row
@@ -35,12 +43,8 @@ from llm_distillation.teacher.records import (
 
 logger = logging.getLogger(__name__)
 
-STUDY_FOLDERS: Final = {
-    "cqa": {"llama": ("train", "test")},
-    "esnli": {"llama": ("train",)},
-    "strategyqa": {"llama": ("train", "test"), "qwen": ("train", "test")},
-}
-"""The study's folders ``<benchmark>-<teacher>-<split>`` (``llm_outputs/SOURCE.md``)."""
+STUDY_SOURCE: Final = re.compile(r"^study_(?P<rest>[A-Za-z0-9_-]+)\.source$")
+"""Catalog entries of the study's folders: ``study_<benchmark>_<teacher>.source``."""
 
 STUDY_COLUMNS: Final = {column: task for task, column in STUDY_TASK_COLUMNS.items()}
 """Study column -> task, for the columns stored once per example."""
@@ -58,6 +62,30 @@ IMPORT_REJECTS_SCHEMA: Final = pl.Schema(
         "rejected": pl.Boolean,
     }
 )
+
+
+def study_sources(catalog: Mapping[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """``benchmark -> teacher -> splits`` of the study folders declared in a catalog
+    configuration (see the module docstring); an entry naming an unknown benchmark, or whose
+    name does not match its ``benchmark``, fails naming the entry."""
+    found: dict[str, dict[str, tuple[str, ...]]] = {}
+    for name, entry in sorted(catalog.items()):
+        match = STUDY_SOURCE.match(name)
+        if match is None or not isinstance(entry, Mapping):
+            continue
+        benchmark = entry.get("benchmark")
+        require_known([benchmark], BENCHMARKS, "benchmarks", field=f"catalog entry {name}")
+        prefix = f"{benchmark}_"
+        teacher = match.group("rest").removeprefix(prefix)
+        if not match.group("rest").startswith(prefix) or not teacher:
+            raise ValueError(
+                f"catalog entry {name}: a study source is named study_<benchmark>_<teacher>"
+                f".source with benchmark {benchmark!r} (from its 'benchmark' setting)"
+            )
+        splits = tuple(entry.get("splits") or ())
+        require_known(splits, SPLITS, "splits", field=f"catalog entry {name}")
+        found.setdefault(benchmark, {})[teacher] = tuple(s for s in SPLITS if s in splits)
+    return found
 
 
 def study_examples(raw: RawBenchmark) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
@@ -159,7 +187,7 @@ def study_to_long(
         raw_text="raw_text",
         prompt_tokens=pl.lit(None, pl.Int64),
         generated_tokens=pl.lit(None, pl.Int64),
-        finish_reason=pl.lit("replay"),
+        finish_reason=pl.lit(None, pl.String),
         is_empty=pl.col("raw_text").str.strip_chars() == "",
         prompt_truncated=pl.lit(None, pl.Boolean),
         critique_request=pl.lit(None, pl.String),

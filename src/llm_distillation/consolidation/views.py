@@ -23,6 +23,8 @@ from typing import Any, Final, Literal
 import polars as pl
 
 from llm_distillation.consolidation.merge import TASK_COLUMNS
+from llm_distillation.rendering import concat as _concat
+from llm_distillation.rendering import task_text_expr
 from llm_distillation.teacher.records import counterfactual_column, counterfactual_columns
 
 logger = logging.getLogger(__name__)
@@ -46,42 +48,6 @@ VIEW_SCHEMA: Final = pl.Schema(
         "answer_only_loss": pl.Boolean,
     }
 )
-_LETTERS: Final = {i: f"({chr(97 + i)})" for i in range(26)}
-
-
-def choices_text() -> pl.Expr:
-    """``(a) first (b) second …`` from the ``choices`` list."""
-    return (
-        pl.col("choices")
-        .list.eval(
-            pl.concat_str(
-                pl.int_range(pl.len()).replace_strict(_LETTERS, return_dtype=pl.String),
-                pl.element(),
-                separator=" ",
-            )
-        )
-        .list.join(" ")
-    )
-
-
-def task_text() -> pl.Expr:
-    """The task part of every view's input."""
-    nli = _concat(
-        "Premise: ",
-        pl.col("premise"),
-        "\nHypothesis: ",
-        pl.col("hypothesis"),
-        "\nChoices: ",
-        choices_text(),
-    )
-    qa = _concat("Question: ", pl.col("question"), "\nChoices: ", choices_text())
-    return pl.when(pl.col("premise").is_not_null()).then(nli).otherwise(qa)
-
-
-def _concat(*parts: str | pl.Expr) -> pl.Expr:
-    """Text from literal pieces and expressions (``pl.format`` panics on some multi-chunk
-    string columns in polars 2.1)."""
-    return pl.concat_str([p if isinstance(p, pl.Expr) else pl.lit(p) for p in parts])
 
 
 def _usable(text: pl.Expr) -> pl.Expr:
@@ -103,7 +69,7 @@ def build_views(
     if unknown:
         raise ValueError(f"unknown views {sorted(unknown)}; allowed: {list(VIEWS)}")
     lf = table.lazy().with_columns(
-        _task=task_text(),
+        _task=task_text_expr(),
         _gold=pl.col("choices").list.get(pl.col("answer_index")),
     )
     keys = ["example_id", "benchmark", "split", "teacher"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from llm_distillation.cleaning import CleaningRules, clean_text, is_empty_text
 from llm_distillation.teacher.backends.base import (
     DecodingConfig,
     GenerationRequest,
@@ -28,7 +29,6 @@ from llm_distillation.teacher.backends.base import (
     TeacherBackend,
     create_backend,
 )
-from llm_distillation.teacher.postprocess import clean
 from llm_distillation.teacher.prompts import PromptBuilder
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 from llm_distillation.teacher.sharding import SHARD_FORMAT_VERSION, ProgressCallback, shard_chunks
@@ -142,16 +142,14 @@ class GenerationJob:
     chunk_size: int = 8
     rationales: Mapping[str, str] = field(default_factory=dict)  # example_id -> positive text
     critiques: Mapping[str, str] = field(default_factory=dict)  # example_id -> critique text
+    cleaning: CleaningRules = field(default_factory=CleaningRules)
+    """The one cleaning of teacher text (``params:cleaning``): ``text`` is what later prompts
+    see and what consolidation stores."""
     counters: dict[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        # replayed texts take no time: they do not count in the progress bar (nor its ETA)
-        self.size = (
-            0
-            if self.backend.name == "replay"
-            else sum(len(self.builder.options_for(self.task, r)) for r in self.examples)
-        )
+        self.size = sum(len(self.builder.options_for(self.task, r)) for r in self.examples)
         self.manifest = self._manifest()
 
     def _inputs(self) -> dict[str, Any]:
@@ -187,6 +185,7 @@ class GenerationJob:
             "decoding": decoding,
             "prompt_template_sha256": self.builder.template_hash(self.task),
             "stop": list(self.builder.stop),
+            "cleaning": self.cleaning.model_dump(mode="json"),
             "chunk_size": self.chunk_size,
             "example_ids": [r["example_id"] for r in self.examples],
             "inputs": self._inputs(),
@@ -271,8 +270,8 @@ class GenerationJob:
                 res = results[request.key]
                 request_text = (
                     self.builder.request_pair(row["example_id"]).critique
-                    if self.task in ("critique", "revision") and self.backend.name != "replay"
-                    else None  # a replayed text was not made from our request
+                    if self.task in ("critique", "revision")
+                    else None
                 )
             if res.finish_reason == "error":
                 message = res.error or ""
@@ -280,7 +279,6 @@ class GenerationJob:
                     rejections += 1
                 if len(errors) < 5:
                     errors.append(f"{res.key}: {message}")
-            cleaned = clean(res.text, stop=self.builder.stop, headers=self.builder.demo_headers)
             rows.append(
                 {
                     "example_id": row["example_id"],
@@ -290,12 +288,10 @@ class GenerationJob:
                     "task": self.task,
                     "option_index": option,
                     "option": row["choices"][option],
-                    "text": cleaned.text,
-                    "raw_text": cleaned.raw_text,
+                    "raw_text": res.text or "",
                     "prompt_tokens": res.prompt_tokens,
                     "generated_tokens": res.generated_tokens,
                     "finish_reason": res.finish_reason,
-                    "is_empty": cleaned.is_empty,
                     "prompt_truncated": bool(res.prompt_truncated),
                     "critique_request": request_text,
                 }
@@ -308,9 +304,16 @@ class GenerationJob:
                 "%s/%s shard %d: %d error row(s), e.g. %s",
                 self.teacher, self.task, self.shard, len(errors), errors[0],
             )  # fmt: skip
-        if not rows:
-            return pl.DataFrame(schema=TEACHER_OUTPUT_SCHEMA)
-        return pl.DataFrame(rows, schema=TEACHER_OUTPUT_SCHEMA)
+        raw_schema = {
+            k: v for k, v in TEACHER_OUTPUT_SCHEMA.items() if k not in ("text", "is_empty")
+        }
+        frame = pl.DataFrame(rows, schema=raw_schema)
+        text = clean_text(pl.col("raw_text"), self.cleaning).fill_null("")
+        return (
+            frame.with_columns(text=text)
+            .with_columns(is_empty=is_empty_text(pl.col("text")))
+            .select(TEACHER_OUTPUT_SCHEMA.names())
+        )
 
     def run_info(self) -> dict[str, Any]:
         """Extra accounting written into the shard's manifest file (not compared on resume)."""
@@ -373,15 +376,12 @@ def texts_by_example(
 def backend_spec(
     name: str, backend: str, options: Mapping[str, Any], *, benchmark: str,
     teacher_model: str | None, cpu_threads: int | None = None,
-    examples: pl.DataFrame | None = None,
 ) -> BackendSpec:  # fmt: skip
     """The resolved backend of teacher ``name`` for ``benchmark``.
 
-    ``teacher_model`` (a converted model folder) becomes ``options.model``; the replay backend
-    gets the benchmark, and for the benchmarks listed in its ``align_by_text`` option the
-    ``examples`` to re-key its rows to (by text and gold answer: the study's StrategyQA ids
-    differ from the published files' ids); the transformers backend's own progress bar is
-    turned off (the shard progress bar counts requests and tokens/s).
+    ``teacher_model`` (a converted model folder) becomes ``options.model``, identified in
+    manifests by its source fingerprint; the transformers backend's own progress bar is turned
+    off (the shard progress bar counts requests and tokens/s).
     """
     from llm_distillation.teacher.model_artifacts import read_conversion_marker
 
@@ -391,12 +391,6 @@ def backend_spec(
         resolved["model"] = str(teacher_model)
         marker = read_conversion_marker(teacher_model)
         fingerprint = dict((marker or {}).get("source") or {})
-    objects: dict[str, Any] = {}
-    if backend == "replay":
-        resolved.setdefault("benchmark", benchmark)
-        if benchmark in (resolved.pop("align_by_text", None) or ()) and examples is not None:
-            objects["align_to"] = examples
-            fingerprint["align_to"] = _sha256(sorted(examples["example_id"].to_list()))
     if backend == "transformers":
         resolved.setdefault("progress", False)
     return BackendSpec(
@@ -404,7 +398,6 @@ def backend_spec(
         options=resolved,
         fingerprint=fingerprint,
         cpu_threads=cpu_threads,
-        objects=objects,
     )
 
 
@@ -417,10 +410,12 @@ def build_jobs(
     teacher_model: Any = None,
     rationales: pl.LazyFrame | None = None,
     critiques: pl.LazyFrame | None = None,
+    cleaning: CleaningRules | None = None,
 ) -> ShardJobs:
     """Lazy jobs of ``tasks`` for every configured teacher and shard of ``examples``.
 
-    ``params`` is a validated ``TeacherGenerationParams``, ``prompts`` a ``PromptConfig``.
+    ``params`` is a validated ``TeacherGenerationParams``, ``prompts`` a ``PromptConfig``,
+    ``cleaning`` the one cleaning of teacher text (default rules when ``None``).
     Critique jobs read the positive rationales from ``rationales``; revision jobs read them and
     the critiques.
     """
@@ -449,18 +444,12 @@ def build_jobs(
             benchmark=benchmark,
             teacher_model=model_dir,
             cpu_threads=teacher.cpu_threads,
-            examples=examples,
         )
         builder = PromptBuilder(prompts, benchmark, seed=params.seed)
         positive = texts_by_example(rationales, name, "positive_rationale")
         critique = texts_by_example(critiques, name, "critique")
         for task in wanted:
             for index, ids in enumerate(chunks):
-                job_rationales = positive
-                job_critiques = critique
-                if not teacher.needs_inputs:  # replayed texts do not depend on the prompt
-                    job_rationales = {i: positive.get(i, "") for i in ids}
-                    job_critiques = {i: critique.get(i, "") for i in ids}
                 jobs.append(
                     GenerationJob(
                         teacher=name,
@@ -473,8 +462,9 @@ def build_jobs(
                         backend=spec,
                         decoding=teacher.decoding.to_config(),
                         chunk_size=teacher.chunk_size,
-                        rationales={i: job_rationales[i] for i in ids if i in job_rationales},
-                        critiques={i: job_critiques[i] for i in ids if i in job_critiques},
+                        rationales={i: positive[i] for i in ids if i in positive},
+                        critiques={i: critique[i] for i in ids if i in critique},
+                        cleaning=cleaning or CleaningRules(),
                     )
                 )
     return ShardJobs(jobs, f"{benchmark}/{split} {'+'.join(tasks)}")

@@ -19,26 +19,21 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from string import ascii_lowercase
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
+from llm_distillation.rendering import RENDERING_VERSION, task_text
 from llm_distillation.schema import BENCHMARKS
 from llm_distillation.teacher.records import TASKS
 
 RATIONALE_TASKS: Final = ("positive_rationale", "negative_rationale", "counterfactual_rationale")
 """Tasks rendered with the rationale turn (they differ in adjectives, demos and answer)."""
 
-_TEXT_FIELDS: Final = ("question", "premise", "hypothesis")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Demo(_Strict):
+class Demo(StrictModel):
     """One worked example. ``critique``/``revision`` are needed only by demos those tasks show."""
 
     question: str | None = None
@@ -58,41 +53,39 @@ class Demo(_Strict):
         return self
 
 
-class BenchmarkPrompts(_Strict):
+class BenchmarkPrompts(StrictModel):
     task_name: str
-    item: str
     demos: list[Demo] = Field(min_length=1)
 
 
-class RequestPair(_Strict):
+class RequestPair(StrictModel):
     critique: str
     revision: str
 
 
-class Adjectives(_Strict):
+class Adjectives(StrictModel):
     positive: list[str] = Field(min_length=2)
     negative: list[str] = Field(min_length=2)
 
 
-class Systems(_Strict):
+class Systems(StrictModel):
     rationale: str
     critique: str
     revision: str
 
 
-class Turns(_Strict):
+class Turns(StrictModel):
     rationale: str
     critique: str
     revision: str
 
 
-class PromptConfig(_Strict):
+class PromptConfig(StrictModel):
     """``params:teacher_prompts`` — templates and demos of every benchmark."""
 
     version: int = 1
     systems: Systems
     turns: Turns
-    choice_format: str = "({letter}) {text}"
     demo_headers: list[str] = Field(default_factory=list)
     stop: list[str] = Field(default_factory=list)
     adjectives: Adjectives
@@ -161,12 +154,9 @@ class PromptBuilder:
 
     # ------------------------------------------------------------------ pieces
     def render_item(self, row: Mapping[str, Any]) -> str:
-        choices = " ".join(
-            self.config.choice_format.format(letter=ascii_lowercase[i], text=c)
-            for i, c in enumerate(row["choices"])
-        )
-        fields = {f: row.get(f) or "" for f in _TEXT_FIELDS}
-        return self.bench.item.format(choices=choices, **fields)
+        """The example's task text (:mod:`llm_distillation.rendering`, shared with training
+        views and evaluation prompts)."""
+        return task_text(row)
 
     def _adjectives(self, task: str, *key: object) -> tuple[str, str]:
         pool = self.config.adjectives.negative if task == "negative_rationale" else None
@@ -233,8 +223,7 @@ class PromptBuilder:
                 "task": task,
                 "prefix": list(self.prefix(task)),
                 "turn": getattr(cfg.turns, kind),
-                "item": self.bench.item,
-                "choice_format": cfg.choice_format,
+                "item": RENDERING_VERSION,
                 "adjectives": cfg.adjectives.model_dump() if kind == "rationale" else None,
                 "request_pairs": (
                     [p.model_dump() for p in cfg.request_pairs] if kind != "rationale" else None

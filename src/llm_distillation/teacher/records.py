@@ -51,8 +51,11 @@ STUDY_TASK_COLUMNS: Final = {
 """The study's wide-table column of each task stored once per example (the gold option).
 The study itself kept no critiques; ``critique`` is our addition."""
 
-COUNTERFACTUAL_COLUMN_PATTERN: Final = r"^counterfactual_prompt_answer_(\d+)_rationale$"
-"""The study's counterfactual columns; the group is the 1-based option number."""
+_CF_PREFIX: Final = "counterfactual_prompt_answer_"
+_CF_SUFFIX: Final = "_rationale"
+COUNTERFACTUAL_COLUMN_PATTERN: Final = rf"^{_CF_PREFIX}(\d+){_CF_SUFFIX}$"
+"""The study's counterfactual columns ``counterfactual_prompt_answer_<n>_rationale``; the group
+is the 1-based option number ``n``."""
 
 
 def counterfactual_columns(table: pl.DataFrame | pl.LazyFrame) -> list[str]:
@@ -64,7 +67,23 @@ def counterfactual_columns(table: pl.DataFrame | pl.LazyFrame) -> list[str]:
 def counterfactual_column(option_index: int) -> str:
     """The study's column of the rationale for option ``option_index`` (0-based here, 1-based
     in the name)."""
-    return f"counterfactual_prompt_answer_{option_index + 1}_rationale"
+    return f"{_CF_PREFIX}{option_index + 1}{_CF_SUFFIX}"
+
+
+def counterfactual_option(column: str) -> int:
+    """The 0-based option index of a counterfactual column (inverse of
+    :func:`counterfactual_column`)."""
+    match = re.match(COUNTERFACTUAL_COLUMN_PATTERN, column)
+    if match is None:
+        raise ValueError(
+            f"{column!r} is not a counterfactual column ({COUNTERFACTUAL_COLUMN_PATTERN})"
+        )
+    return int(match.group(1)) - 1
+
+
+def counterfactual_column_expr(option_index: pl.Expr) -> pl.Expr:
+    """:func:`counterfactual_column` of a 0-based option index expression."""
+    return pl.concat_str(pl.lit(_CF_PREFIX), (option_index + 1).cast(pl.String), pl.lit(_CF_SUFFIX))
 
 
 def empty_outputs() -> pl.DataFrame:

@@ -10,7 +10,7 @@ from llm_distillation.consolidation.checks import (
     SUMMARY_SCHEMA,
     ConsolidationQualityError,
 )
-from llm_distillation.params import validate_parameters
+from llm_distillation.pipelines import validate_parameters
 from llm_distillation.pipelines.consolidation.nodes import (
     collect_rejects,
     enforce_quality_thresholds,
@@ -102,8 +102,10 @@ def test_parameters_are_validated_with_a_clear_message(project_root):
         validate_parameters({"consolidation": {"checks": {"empty_text": {"max_share": 2}}}})
     with pytest.raises(ValueError, match=r"unknown tasks \['rationale'\]"):
         validate_parameters({"consolidation": {"required_tasks": ["rationale"]}})
-    with pytest.raises(ValueError, match="keep"):
-        validate_parameters({"consolidation": {"cleaning": {"keep": "first_sentence"}}})
+    with pytest.raises(ValueError, match=r"cleaning\.keep"):
+        validate_parameters({"cleaning": {"keep": "first_sentence"}})
+    with pytest.raises(ValueError, match=r"consolidation\.cleaning: Extra inputs"):
+        validate_parameters({"consolidation": {"cleaning": {}}})  # now params:cleaning
 
 
 def test_per_teacher_overrides_of_checks_and_required_tasks(study_slices):
@@ -124,7 +126,7 @@ def test_per_teacher_overrides_of_checks_and_required_tasks(study_slices):
         },
     }
     table, failures, summary = consolidate_split(
-        both, examples, params, benchmark="strategyqa", split="test"
+        both, examples, params, {}, benchmark="strategyqa", split="test"
     )
     rule = {(r["teacher"], r["check"]): r["max_share"] for r in summary.iter_rows(named=True)}
     assert rule["llama", "empty_text"] == 0.5 and rule["other", "empty_text"] == 0.0

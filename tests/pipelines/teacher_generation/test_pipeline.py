@@ -9,7 +9,7 @@ import sys
 import polars as pl
 import pytest
 
-from llm_distillation.params import validate_parameters
+from llm_distillation.pipelines import validate_parameters
 from llm_distillation.teacher.generate import BackendPool
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 
@@ -55,7 +55,7 @@ def test_registry_imports_no_torch_or_transformers():
         f"bootstrap_project({str(PROJECT_ROOT)!r})\n"
         "from kedro.framework.project import pipelines\n"
         "assert 'teacher_generation' in dict(pipelines)\n"
-        "from llm_distillation.params import parameter_models\n"
+        "from llm_distillation.pipelines import parameter_models\n"
         "parameter_models()\n"
         "import llm_distillation.kedro_datasets.teacher_shards\n"
         "import llm_distillation.pipelines.teacher_generation.nodes\n"

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from llm_distillation.cleaning import CleaningRules
 from llm_distillation.consolidation.checks import REJECTS_SCHEMA, SUMMARY_SCHEMA, enforce_thresholds
 from llm_distillation.consolidation.merge import consolidate
 from llm_distillation.consolidation.quality import quality_figure, quality_report
@@ -26,6 +27,7 @@ def consolidate_split(
     teacher_outputs: pl.LazyFrame | pl.DataFrame,
     examples: pl.DataFrame,
     params: dict[str, Any],
+    cleaning: dict[str, Any],
     *,
     benchmark: str,
     split: str,
@@ -33,6 +35,7 @@ def consolidate_split(
     """All teachers' outputs of one split + its examples -> (table before the gate, check
     failures, check summary)."""
     cfg = ConsolidationParams.model_validate(params)
+    rules = CleaningRules.model_validate(cleaning)
     outputs = teacher_outputs.lazy()
     present = set(outputs.select(pl.col("teacher").unique()).collect()["teacher"])
     overridden = sorted(present & set(cfg.teachers))
@@ -50,10 +53,9 @@ def consolidate_split(
                 examples,
                 benchmark=benchmark,
                 split=split,
-                rules=cfg.cleaning,
+                rules=rules,
                 checks=checks,
                 required_tasks=required,
-                text_source=cfg.text_source,
                 batch_rows=cfg.batch_rows,
             )
         )
@@ -105,7 +107,11 @@ def import_study_outputs(
 
 
 def consolidate_study_split(
-    params: dict[str, Any], *inputs: pl.DataFrame, benchmark: str, split: str
+    params: dict[str, Any],
+    cleaning: dict[str, Any],
+    *inputs: pl.DataFrame,
+    benchmark: str,
+    split: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The study import of one split through the same consolidation as generated shards.
 
@@ -125,10 +131,9 @@ def consolidate_study_split(
         examples,
         benchmark=benchmark,
         split=split,
-        rules=cfg.cleaning,
+        rules=CleaningRules.model_validate(cleaning),
         checks=study.checks,
         required_tasks=study.required_tasks,
-        text_source=cfg.text_source,
         batch_rows=cfg.batch_rows,
     )
     rejects = pl.concat([result.rejects, invalid.select(REJECTS_SCHEMA.names())], how="vertical")

@@ -5,19 +5,13 @@ Discovered and validated before the run by :mod:`llm_distillation.params` (``PAR
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from llm_distillation.config import StrictModel
 from llm_distillation.consolidation.checks import CheckRule, ChecksConfig
-from llm_distillation.consolidation.cleaning import CleaningRules
 from llm_distillation.consolidation.merge import DEFAULT_REQUIRED_TASKS
 from llm_distillation.errors import require_known
 from llm_distillation.teacher.records import TASKS
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _known_tasks(tasks: tuple[str, ...]) -> tuple[str, ...]:
@@ -33,7 +27,7 @@ STUDY_CHECKS = ChecksConfig(
 text, duplicates) leave the table; answer mismatches are flagged and reported."""
 
 
-class StudyImportParams(_Strict):
+class StudyImportParams(StrictModel):
     """``consolidation.study_import``: the study's own consolidated shards."""
 
     required_tasks: tuple[str, ...] = (
@@ -49,7 +43,7 @@ class StudyImportParams(_Strict):
     _tasks = field_validator("required_tasks")(_known_tasks)
 
 
-class TeacherOverrides(_Strict):
+class TeacherOverrides(StrictModel):
     """``consolidation.teachers.<name>``: what differs for one teacher's outputs."""
 
     required_tasks: tuple[str, ...] | None = None
@@ -71,13 +65,9 @@ class TeacherOverrides(_Strict):
         return checks
 
 
-class ConsolidationParams(_Strict):
+class ConsolidationParams(StrictModel):
     """``params:consolidation``."""
 
-    text_source: Literal["raw_text", "text"] = "raw_text"
-    """Clean from the backend's raw text (default: one cleaning policy for generated and
-    imported data) or from teacher_generation's post-processed ``text``."""
-    cleaning: CleaningRules = CleaningRules()
     required_tasks: tuple[str, ...] = DEFAULT_REQUIRED_TASKS
     """Tasks every (example, teacher) must have; the others are consolidated when present."""
     checks: ChecksConfig = ChecksConfig()

@@ -8,8 +8,9 @@ Per benchmark (namespace ``cqa``, ``esnli``, ``strategyqa``)::
         -> enforce_quality_thresholds     -> <b>.consolidated_<split>   (after rejects are saved)
 
 then ``consolidation_quality_report`` (+ figure) over all of them. The study import (tag
-``study_import``, namespaces ``study_<b>``) runs the study's own shards
-(``study_<b>_<teacher>.source``) through the same consolidation into
+``study_import``, namespaces ``study_<b>``) runs the study's own shards — every catalog entry
+``study_<b>_<teacher>.source`` (:func:`~llm_distillation.consolidation.study_import.study_sources`)
+— through the same consolidation into
 ``study_<b>.consolidated_<split>`` and ``study_consolidation_quality_report``:
 ``kedro run --pipelines consolidation --tags study_import`` runs it alone, ``--tags
 consolidation_generated`` the rest.
@@ -24,7 +25,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-from llm_distillation.consolidation.study_import import STUDY_FOLDERS
+from llm_distillation.consolidation.study_import import study_sources
 from llm_distillation.pipelines.consolidation.nodes import (
     build_quality_report,
     collect_rejects,
@@ -34,9 +35,11 @@ from llm_distillation.pipelines.consolidation.nodes import (
     import_study_outputs,
     plot_quality,
 )
+from llm_distillation.project_config import project_config
 from llm_distillation.schema import BENCHMARKS, SPLITS
 
 PARAMS = "params:consolidation"
+CLEANING = "params:cleaning"
 
 
 def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
@@ -48,7 +51,7 @@ def _benchmark_pipeline(benchmark: str) -> Pipeline:
     nodes = [
         Node(
             _bind(consolidate_split, benchmark=benchmark, split=split),
-            inputs=[f"teacher_outputs_{split}", f"{split}_examples", PARAMS],
+            inputs=[f"teacher_outputs_{split}", f"{split}_examples", PARAMS, CLEANING],
             outputs=[
                 f"unchecked_{split}",
                 f"consolidation_rejects_{split}",
@@ -120,8 +123,7 @@ def _report(prefix: str, names: dict[str, list[str]], tag: str) -> Pipeline:
     )
 
 
-def _study_pipeline(benchmark: str) -> Pipeline:
-    teachers = STUDY_FOLDERS[benchmark]
+def _study_pipeline(benchmark: str, teachers: dict[str, tuple[str, ...]]) -> Pipeline:
     nodes = [
         Node(
             _bind(import_study_outputs, teacher=teacher),
@@ -142,7 +144,7 @@ def _study_pipeline(benchmark: str) -> Pipeline:
         nodes.append(
             Node(
                 _bind(consolidate_study_split, benchmark=benchmark, split=split),
-                inputs=[PARAMS, *triples],
+                inputs=[PARAMS, CLEANING, *triples],
                 outputs=[
                     f"unchecked_{split}",
                     f"consolidation_rejects_{split}",
@@ -156,31 +158,34 @@ def _study_pipeline(benchmark: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
+    folders = study_sources(project_config("catalog"))
     generated = Pipeline(
         [
             *(
-                Pipeline(_benchmark_pipeline(b), namespace=b, parameters={PARAMS})
+                Pipeline(_benchmark_pipeline(b), namespace=b, parameters={PARAMS, CLEANING})
                 for b in BENCHMARKS
             ),
             _report("", {b: list(SPLITS) for b in BENCHMARKS}, "consolidation_report"),
         ],
         tags="consolidation_generated",
     )
+    if not folders:
+        return Pipeline([generated], tags="consolidation")
     study = Pipeline(
         [
             Pipeline(
-                _study_pipeline(b),
+                _study_pipeline(b, teachers),
                 namespace=f"study_{b}",
-                parameters={PARAMS},
-                inputs={f"study_{b}_{t}.source" for t in STUDY_FOLDERS[b]},
+                parameters={PARAMS, CLEANING},
+                inputs={f"study_{b}_{t}.source" for t in teachers},
             )
-            for b in STUDY_FOLDERS
+            for b, teachers in folders.items()
         ]
     ) + _report(
         "study_",
         {
-            f"study_{b}": sorted({s for ss in STUDY_FOLDERS[b].values() for s in ss})
-            for b in STUDY_FOLDERS
+            f"study_{b}": sorted({s for ss in teachers.values() for s in ss}, key=SPLITS.index)
+            for b, teachers in folders.items()
         },
         "study_import",
     )

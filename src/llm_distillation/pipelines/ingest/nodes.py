@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from llm_distillation.errors import TooManyRejectionsError
-from llm_distillation.params import IngestParams
+from llm_distillation.pipelines.ingest.params import IngestParams
 from llm_distillation.sampling import take_seeded
 from llm_distillation.sources.formats import RawBenchmark
 from llm_distillation.sources.normalize import normalize_raw

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from llm_distillation.cleaning import CleaningRules
 from llm_distillation.pipelines.teacher_generation.params import validate
 from llm_distillation.teacher.generate import ShardJobs, build_jobs
 from llm_distillation.teacher.prompts import RATIONALE_TASKS
@@ -42,20 +43,31 @@ def generate_rationales(
     teacher_model: Any,
     params: dict[str, Any],
     prompts: dict[str, Any],
+    cleaning: dict[str, Any],
 ) -> ShardJobs:
     """Positive, negative and counterfactual rationales (all conditioned on an answer)."""
     cfg, prompt_cfg = validate(params, prompts)
-    return build_jobs(examples, cfg, prompt_cfg, tasks=RATIONALE_TASKS, teacher_model=teacher_model)
+    return build_jobs(
+        examples,
+        cfg,
+        prompt_cfg,
+        tasks=RATIONALE_TASKS,
+        teacher_model=teacher_model,
+        cleaning=CleaningRules.model_validate(cleaning),
+    )
 
 
 def generate_critiques(
+    *,
     examples: pl.DataFrame,
     rationales: pl.LazyFrame,
     teacher_model: Any,
     params: dict[str, Any],
     prompts: dict[str, Any],
+    cleaning: dict[str, Any],
 ) -> ShardJobs:
-    """Critiques of each teacher's positive rationales."""
+    """Critiques of each teacher's positive rationales (their cleaned text, exactly as
+    consolidation stores it)."""
     cfg, prompt_cfg = validate(params, prompts)
     return build_jobs(
         examples,
@@ -64,6 +76,7 @@ def generate_critiques(
         tasks=("critique",),
         teacher_model=teacher_model,
         rationales=rationales,
+        cleaning=CleaningRules.model_validate(cleaning),
     )
 
 
@@ -75,6 +88,7 @@ def generate_revisions(
     teacher_model: Any,
     params: dict[str, Any],
     prompts: dict[str, Any],
+    cleaning: dict[str, Any],
 ) -> ShardJobs:
     """Revised rationales, given each positive rationale and its critique."""
     cfg, prompt_cfg = validate(params, prompts)
@@ -86,6 +100,7 @@ def generate_revisions(
         teacher_model=teacher_model,
         rationales=rationales,
         critiques=critiques,
+        cleaning=CleaningRules.model_validate(cleaning),
     )
 
 

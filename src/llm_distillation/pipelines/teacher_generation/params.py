@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
 from llm_distillation.schema import BENCHMARKS, SPLITS
 from llm_distillation.teacher.backends.base import DecodingConfig, check_backend_name
@@ -23,11 +24,7 @@ from llm_distillation.teacher.records import TASKS
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DecodingParams(_Strict):
+class DecodingParams(StrictModel):
     """Decoding settings of one teacher (recorded in every shard manifest)."""
 
     max_new_tokens: int = Field(default=48, ge=1)
@@ -41,7 +38,7 @@ class DecodingParams(_Strict):
         return DecodingConfig(**self.model_dump())
 
 
-class ShardingParams(_Strict):
+class ShardingParams(StrictModel):
     """Examples per shard, or a fixed number of shards (the study: 10)."""
 
     shard_size: int | None = Field(default=None, ge=1)
@@ -54,7 +51,7 @@ class ShardingParams(_Strict):
         return self
 
 
-class TeacherParams(_Strict):
+class TeacherParams(StrictModel):
     """One teacher: a backend with its options, what it generates, and for which examples."""
 
     backend: str
@@ -113,13 +110,12 @@ class TeacherParams(_Strict):
 
     @model_validator(mode="after")
     def _dependencies(self) -> TeacherParams:
-        generates = self.backend != "replay"
         for benchmark in self.benchmarks:
             tasks = self.tasks_for(benchmark)
             where = f" ({benchmark})" if benchmark in self.benchmark_tasks else ""
-            if generates and "critique" in tasks and "positive_rationale" not in tasks:
+            if "critique" in tasks and "positive_rationale" not in tasks:
                 raise ValueError(f"the critique task needs the positive_rationale task{where}")
-            if generates and "revision" in tasks and "critique" not in tasks:
+            if "revision" in tasks and "critique" not in tasks:
                 raise ValueError(f"the revision task needs the critique task{where}")
         secret = sorted({"api_key", "token", "password"} & set(self.options))
         if secret:
@@ -139,13 +135,8 @@ class TeacherParams(_Strict):
         """The tasks this teacher runs on ``benchmark``."""
         return self.benchmark_tasks.get(benchmark, self.tasks)
 
-    @property
-    def needs_inputs(self) -> bool:
-        """Whether critique/revision prompts need the earlier tasks' texts (not for replay)."""
-        return self.backend != "replay"
 
-
-class TeacherGenerationParams(_Strict):
+class TeacherGenerationParams(StrictModel):
     """``params:teacher_generation``."""
 
     seed: int = 0
@@ -162,10 +153,8 @@ class TeacherGenerationParams(_Strict):
         return value
 
     def check_prompts(self, prompts: PromptConfig) -> None:
-        """Every generating teacher's benchmarks have prompts (replay needs none)."""
+        """Every teacher's benchmarks have prompts."""
         for name, teacher in self.teachers.items():
-            if teacher.backend == "replay":
-                continue
             missing = [b for b in teacher.benchmarks if b not in prompts.benchmarks]
             if missing:
                 raise ValueError(f"teacher {name}: no prompts configured for {missing}")

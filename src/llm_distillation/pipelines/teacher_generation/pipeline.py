@@ -25,25 +25,27 @@ from llm_distillation.schema import BENCHMARKS, SPLITS
 
 PARAMS = "params:teacher_generation"
 PROMPTS = "params:teacher_prompts"
+CLEANING = "params:cleaning"
 
 
 def _split_nodes(split: str) -> list[Node]:
     return [
         Node(
             generate_rationales,
-            inputs=[f"{split}_examples", "teacher_model", PARAMS, PROMPTS],
+            inputs=[f"{split}_examples", "teacher_model", PARAMS, PROMPTS, CLEANING],
             outputs=f"teacher_rationales_{split}",
             name=f"generate_rationales_{split}",
         ),
         Node(
             generate_critiques,
-            inputs=[
-                f"{split}_examples",
-                f"teacher_rationales_{split}",
-                "teacher_model",
-                PARAMS,
-                PROMPTS,
-            ],
+            inputs={
+                "examples": f"{split}_examples",
+                "rationales": f"teacher_rationales_{split}",
+                "teacher_model": "teacher_model",
+                "params": PARAMS,
+                "prompts": PROMPTS,
+                "cleaning": CLEANING,
+            },
             outputs=f"teacher_critiques_{split}",
             name=f"generate_critiques_{split}",
         ),
@@ -56,6 +58,7 @@ def _split_nodes(split: str) -> list[Node]:
                 "teacher_model": "teacher_model",
                 "params": PARAMS,
                 "prompts": PROMPTS,
+                "cleaning": CLEANING,
             },
             outputs=f"teacher_outputs_{split}",
             name=f"generate_revisions_{split}",
@@ -86,7 +89,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             template,
             namespace=b,
             inputs={"teacher_model"},
-            parameters={"teacher_generation", "teacher_prompts"},
+            parameters={"teacher_generation", "teacher_prompts", "cleaning"},
         )
         for b in BENCHMARKS
     ]

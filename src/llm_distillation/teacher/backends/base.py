@@ -71,7 +71,6 @@ _IMPLEMENTATIONS: Mapping[str, str] = {
     "transformers": "llm_distillation.teacher.backends.transformers_backend:TransformersBackend",
     "vllm": "llm_distillation.teacher.backends.vllm_backend:VLLMBackend",
     "openai_compatible": "llm_distillation.teacher.backends.openai_backend:OpenAICompatibleBackend",
-    "replay": "llm_distillation.teacher.backends.replay_backend:ReplayBackend",
 }
 BACKEND_NAMES = tuple(_IMPLEMENTATIONS)
 

@@ -1,4 +1,10 @@
-"""Cleaning rules for raw teacher text: named, pure functions on polars expressions.
+"""The one cleaning of teacher text: named, pure functions on polars expressions.
+
+Teacher generation cleans every output with these rules (the ``text`` that critique and
+revision prompts see) and consolidation cleans the raw text with the same rules (the rationale
+stored in the consolidated table), so a revision always revises exactly the rationale that is
+stored. The rules are one parameter block, ``params:cleaning`` (``parameters_cleaning.yml``).
+:func:`clean_strings` applies them to plain Python strings.
 
 Each rule takes a ``pl.Expr`` of text and returns the cleaned ``pl.Expr``; :func:`clean_text`
 applies them in a fixed, documented order (see ``docs/consolidation.md``):
@@ -23,10 +29,13 @@ reported by the ``empty_text`` check (:func:`is_empty_text`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from llm_distillation.config import StrictModel
 
 LinePolicy = Literal["first_line", "first_paragraph", "all"]
 
@@ -72,10 +81,8 @@ ANSWER_PREAMBLE = (
 """A leading ``The answer is X.`` that stands on its own line (an echo of the prompt's tail)."""
 
 
-class CleaningRules(BaseModel):
-    """How raw teacher text becomes a rationale (``consolidation.cleaning`` parameters)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CleaningRules(StrictModel):
+    """How raw teacher text becomes a rationale (``params:cleaning``)."""
 
     keep: LinePolicy = "first_line"
     """``first_line`` (the study's policy), ``first_paragraph`` (up to the first blank line) or
@@ -167,11 +174,11 @@ def clean_text(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
     return finish_text(base_text(text, rules), rules)
 
 
-def statement_scope(text: pl.Expr, rules: CleaningRules | None = None) -> pl.Expr:
-    """The text searched for an answer statement: the cleaned text *with* its echoed answer
-    preamble (a rationale for "yes" that opens with "The answer is no." contradicts itself)."""
-    rules = rules or CleaningRules()
-    return clean_text(text, rules.model_copy(update={"strip_answer_preamble": False}))
+def clean_strings(texts: Sequence[str | None], rules: CleaningRules | None = None) -> list[str]:
+    """:func:`clean_text` on Python strings (``None``: no output, cleans to ``""``)."""
+    frame = pl.DataFrame({"raw": list(texts)}, schema={"raw": pl.String})
+    cleaned = frame.select(clean_text(pl.col("raw"), rules).fill_null(""))
+    return cleaned.to_series().to_list()
 
 
 def is_empty_text(text: pl.Expr) -> pl.Expr:

@@ -1,0 +1,43 @@
+"""Typed configuration: the one strict base model, and validation of parameter blocks.
+
+Every parameter block is a pydantic model derived from :class:`StrictModel` (unknown keys fail,
+values are frozen). Which top-level key is validated by which model is decided by the wiring
+layer (``llm_distillation.pipelines.parameter_models``); this module knows no pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class StrictModel(BaseModel):
+    """Base of every typed parameter block: unknown keys are errors, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def validate_blocks(
+    params: Mapping[str, Any], models: Mapping[str, type[BaseModel]]
+) -> dict[str, BaseModel]:
+    """Validate every key of ``params`` that has a model; raise one error naming each problem
+    (the setting's dotted path, the reason, the value, and the file to edit)."""
+    out: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    for key, model in models.items():
+        if key not in params:
+            continue
+        try:
+            out[key] = model.model_validate(params[key])
+        except ValidationError as err:
+            for e in err.errors():
+                where = ".".join(str(p) for p in (key, *e["loc"]))
+                problems.append(
+                    f"  {where}: {e['msg']} (got {e.get('input')!r}; "
+                    f"see conf/*/parameters_{key}.yml)"
+                )
+    if problems:
+        raise ValueError("Invalid parameters:\n" + "\n".join(problems))
+    return out

@@ -1,0 +1,50 @@
+"""The project's configuration as the pipelines' ``create_pipeline`` functions see it.
+
+Some pipelines are built from configuration (Kedro's dynamic-pipelines pattern): the study
+folders that consolidation imports are the ``study_<benchmark>_<teacher>.source`` catalog
+entries, the experiment matrix is ``params:student_training.matrix``. Pipelines are built when
+the registry is first read, which during ``kedro run`` happens while the context is created:
+the project hook binds the session's config loader first (:func:`bind_config_loader`), so the
+pipelines follow ``--env`` and ``--params`` exactly. Outside a session (``kedro registry list``,
+``kedro viz``) a loader over ``conf/base`` + ``conf/$KEDRO_ENV`` (default ``local``) is used.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+_bound: Any = None
+
+
+def bind_config_loader(loader: Any) -> None:
+    """Use ``loader`` (the running session's) for every later :func:`project_config` call."""
+    global _bound  # noqa: PLW0603 - one config per Kedro session, set by the project hook
+    _bound = loader
+
+
+def _default_loader() -> Any:
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    from llm_distillation.settings import CONFIG_LOADER_ARGS
+
+    conf = Path(__file__).resolve().parents[2] / settings.CONF_SOURCE
+    if not conf.is_dir():  # an installed package run from a project folder
+        conf = Path.cwd() / settings.CONF_SOURCE
+    with warnings.catch_warnings():  # kedro's own resolver registration warns on omegaconf 2.4
+        warnings.filterwarnings("ignore", message=".*register_new_resolver", category=UserWarning)
+        return OmegaConfigLoader(
+            conf_source=str(conf), env=os.environ.get("KEDRO_ENV"), **CONFIG_LOADER_ARGS
+        )
+
+
+def project_config(key: str) -> dict[str, Any]:
+    """``catalog`` or ``parameters`` of the bound session (or the default loader)."""
+    loader = _bound if _bound is not None else _default_loader()
+    try:
+        return dict(loader[key])
+    except KeyError:
+        return {}
