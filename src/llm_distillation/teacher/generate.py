@@ -304,16 +304,7 @@ class GenerationJob:
                 "%s/%s shard %d: %d error row(s), e.g. %s",
                 self.teacher, self.task, self.shard, len(errors), errors[0],
             )  # fmt: skip
-        raw_schema = {
-            k: v for k, v in TEACHER_OUTPUT_SCHEMA.items() if k not in ("text", "is_empty")
-        }
-        frame = pl.DataFrame(rows, schema=raw_schema)
-        text = clean_text(pl.col("raw_text"), self.cleaning).fill_null("")
-        return (
-            frame.with_columns(text=text)
-            .with_columns(is_empty=is_empty_text(pl.col("text")))
-            .select(TEACHER_OUTPUT_SCHEMA.names())
-        )
+        return output_table(rows, self.cleaning)
 
     def run_info(self) -> dict[str, Any]:
         """Extra accounting written into the shard's manifest file (not compared on resume)."""
@@ -323,6 +314,19 @@ class GenerationJob:
             "error_examples": self.counters.get("error_examples", []),
             "backend_description": self.counters.get("backend_description"),
         }
+
+
+def output_table(rows: Sequence[Mapping[str, Any]], cleaning: CleaningRules) -> pl.DataFrame:
+    """Teacher-output rows (every column but ``text`` and ``is_empty``) -> the shard table:
+    ``text`` is ``raw_text`` cleaned by the one cleaning of teacher text (exactly what
+    consolidation stores), ``is_empty`` whether it has no word left. Raw text is kept."""
+    raw_schema = {k: v for k, v in TEACHER_OUTPUT_SCHEMA.items() if k not in ("text", "is_empty")}
+    frame = pl.DataFrame(list(rows), schema=raw_schema)
+    return (
+        frame.with_columns(text=clean_text(pl.col("raw_text"), cleaning).fill_null(""))
+        .with_columns(is_empty=is_empty_text(pl.col("text")))
+        .select(TEACHER_OUTPUT_SCHEMA.names())
+    )
 
 
 def _safe_describe(backend: TeacherBackend) -> Any:

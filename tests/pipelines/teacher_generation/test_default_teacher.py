@@ -24,7 +24,6 @@ def test_default_teacher_produces_all_four_kinds(tmp_path, ingested, shared_data
                     "examples": {"train": 2, "dev": 0, "test": 0},
                     "decoding": {"max_new_tokens": 16},
                 },
-                "study": {"benchmarks": []},
             }
         },
     }

@@ -1,4 +1,4 @@
-"""teacher_generation: structure, parameter checks, no heavy imports, a replay run in a session."""
+"""teacher_generation: structure, parameter checks, no heavy imports, a run in a session."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ import polars as pl
 import pytest
 
 from llm_distillation.pipelines import validate_parameters
-from llm_distillation.teacher.generate import BackendPool
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 
 from ...conftest import PROJECT_ROOT
 from ...kedro_session import run_pipelines
 from .conftest import copy_ingested
-
-NO_SMOLLM2 = {"teachers": {"smollm2": {"benchmarks": []}}}
 
 
 def _base_params() -> dict:
@@ -102,46 +99,52 @@ def test_bad_prompts_fail_in_the_first_node(tmp_path, ingested):
     assert not (data_dir / "06_models").exists()
 
 
-def test_replay_teacher_through_a_session_and_resume(tmp_path, ingested, shared_data):
-    """The `study` teacher (replay) alone: every configured example, resumable, with stats."""
+def test_generating_teacher_through_a_session_and_resume(
+    tmp_path, ingested, shared_data, tiny_teacher
+):
+    """A tiny real model as the only teacher: every configured example and task, `text` cleaned
+    by params:cleaning (recorded in the manifests), stats, and a rerun that skips every shard."""
     data_dir = copy_ingested(ingested, tmp_path / "data")
-    params = {"shared_data_dir": str(shared_data), "teacher_generation": NO_SMOLLM2}
+    params = {
+        "shared_data_dir": str(shared_data),
+        "teacher_generation": {
+            "teachers": {
+                "smollm2": {
+                    "use_teacher_model": False,
+                    "options": {"model": str(tiny_teacher), "batch_size": 8, "max_context": 1024},
+                    "decoding": {"max_new_tokens": 6},
+                    "benchmarks": ["cqa", "strategyqa"],
+                    "examples": {"train": 3, "dev": 0, "test": 0},
+                }
+            }
+        },
+    }
     run_pipelines(["teacher_generation"], data_dir, params=params)
     folder = data_dir / "04_feature" / "teacher_outputs" / "cqa" / "train"
     frame = pl.read_parquet(sorted(folder.glob("*/*/shard-*.parquet")))
     assert frame.schema == TEACHER_OUTPUT_SCHEMA
-    assert set(frame["teacher"]) == {"study"}
-    assert set(frame["task"]) == {
-        "positive_rationale",
-        "negative_rationale",
-        "counterfactual_rationale",
-        "revision",
+    assert set(frame["teacher"]) == {"smollm2"}
+    counts = dict(frame.group_by("task").len().iter_rows())
+    assert counts == {
+        "positive_rationale": 3,
+        "negative_rationale": 3,
+        "counterfactual_rationale": 15,
+        "critique": 3,
+        "revision": 3,
     }
-    examples = pl.read_parquet(sorted((data_dir / "03_primary/cqa/train.parquet").glob("*/*")))
-    positive = frame.filter(pl.col("task") == "positive_rationale")
-    assert sorted(positive["example_id"]) == sorted(examples["example_id"])  # none missing
-    cf = frame.filter(pl.col("task") == "counterfactual_rationale")
-    assert cf.height == 5 * examples.height
-    assert cf.select("example_id", "option_index").is_unique().all()
-    assert (positive["finish_reason"] == "replay").all()  # every cqa example is in the study
-    assert not positive["is_empty"].any()
-    manifests = sorted(folder.glob("study/*/*.manifest.json"))
-    record = json.loads(manifests[0].read_text())
-    assert record["manifest"]["prompt_template_sha256"]
+    assert frame.select("task", "example_id", "option_index").is_unique().all()
+    assert frame["finish_reason"].is_in(["stop", "length"]).all()
+    assert frame.filter(pl.col("task") == "critique")["critique_request"].null_count() == 0
+    record = json.loads(sorted(folder.glob("smollm2/*/*.manifest.json"))[0].read_text())
+    assert record["manifest"]["cleaning"]["keep"] == "first_line"
     assert record["manifest"]["example_ids"] == sorted(record["manifest"]["example_ids"])
     stats_dir = data_dir / "08_reporting" / "teacher_generation" / "cqa" / "train_stats.parquet"
     stats = pl.read_parquet(sorted(stats_dir.glob("*/*")))
     assert stats["rows"].sum() == frame.height
-    # its StrategyQA shards hold no negative rationales: `benchmark_tasks` leaves them out
     sqa = data_dir / "04_feature" / "teacher_outputs" / "strategyqa" / "train"
-    sqa_frame = pl.read_parquet(sorted(sqa.glob("study/*/shard-*.parquet")))
-    assert set(sqa_frame["task"]) == {"positive_rationale", "counterfactual_rationale", "revision"}
-    assert (sqa_frame["finish_reason"] == "replay").all()  # no "not in source" error rows
-    # e-SNLI is not configured for the study teacher: empty, with the schema
-    assert not (data_dir / "04_feature/teacher_outputs/esnli/train/study").exists()
+    assert pl.read_parquet(sorted(sqa.glob("*/*/shard-*.parquet"))).height == 3 * 2 + 3 * 4
+    assert not (data_dir / "04_feature/teacher_outputs/esnli/train/smollm2").exists()
 
     before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
-    BackendPool.close_all()
     run_pipelines(["teacher_generation"], data_dir, params=params)
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")} == before  # all skipped
-    assert not BackendPool._backends  # and no backend was created

@@ -37,7 +37,6 @@ def _params(model: Path, shared: Path) -> dict:
                     "benchmarks": ["cqa"],
                     "examples": {"train": EXAMPLES, "dev": 0, "test": 0},
                 },
-                "study": {"benchmarks": []},
             },
         },
     }
