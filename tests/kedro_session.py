@@ -15,6 +15,7 @@ def run_pipelines(
     params: dict[str, Any] | None = None,
     env: str | None = None,
     namespaces: list[str] | None = None,
+    only_missing_outputs: bool = False,
 ) -> dict[str, Any]:
     """``kedro run --pipelines <names> --params data_dir=<data_dir>,…`` in-process."""
     from kedro.framework.session import KedroSession
@@ -25,4 +26,8 @@ def run_pipelines(
     with KedroSession.create(
         project_path=PROJECT_ROOT, env=env, runtime_params=runtime_params, save_on_close=False
     ) as session:
-        return session.run(pipeline_names=names, namespaces=namespaces)
+        return session.run(
+            pipeline_names=names,
+            namespaces=namespaces,
+            only_missing_outputs=only_missing_outputs,
+        )

@@ -13,6 +13,8 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 
+ENVS = ("base", "paper")
+
 
 @pytest.fixture(scope="module")
 def pipelines():
@@ -58,16 +60,58 @@ def test_parameter_files_have_one_top_level_key_named_after_the_file():
         assert keys == [path.stem.removeprefix("parameters_")], path
 
 
-def test_persisted_catalog_entries_have_a_viz_layer():
-    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")):
+@pytest.mark.parametrize("env", ENVS)
+def test_persisted_catalog_entries_have_a_viz_layer(env):
+    for path in sorted((PROJECT_ROOT / "conf" / env).glob("catalog*.yml")):
         for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
             if name.startswith("_") or not isinstance(entry, dict):
                 continue
             layer = (entry.get("metadata") or {}).get("kedro-viz", {}).get("layer")
-            assert layer, f"{path.name}: {name} has no metadata.kedro-viz.layer"
+            assert layer, f"{env}/{path.name}: {name} has no metadata.kedro-viz.layer"
 
 
-def test_kedro_viz_build_shows_every_pipeline(tmp_path):
+def test_environments_repeat_no_catalog_entry_of_base():
+    """An environment holds only what differs from conf/base."""
+    base = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")):
+        base.update(yaml.safe_load(path.read_text()) or {})
+    for env in ENVS[1:]:
+        for path in sorted((PROJECT_ROOT / "conf" / env).glob("catalog*.yml")):
+            for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
+                if not name.startswith("_"):
+                    assert entry != base.get(name), f"conf/{env}/{path.name}: {name} = base"
+
+
+def test_paper_environment_resolves_without_gpu_or_hub(monkeypatch):
+    """`--env paper`: every parameter block validates and every dataset of every registered
+    pipeline instantiates (nothing is loaded: no GPU, no Hub)."""
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.startup import bootstrap_project
+    from kedro.io import DataCatalog
+
+    from llm_distillation import project_config
+    from llm_distillation.pipeline_registry import register_pipelines
+    from llm_distillation.pipelines import validate_parameters
+    from llm_distillation.settings import CONFIG_LOADER_ARGS
+
+    bootstrap_project(PROJECT_ROOT)
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env="paper", **CONFIG_LOADER_ARGS)
+    validated = validate_parameters(loader["parameters"])
+    assert {"ingest", "teacher_generation", "consolidation", "cleaning"} <= set(validated)
+    monkeypatch.setattr(project_config, "_bound", loader)
+    pipelines = register_pipelines()
+    catalog = DataCatalog.from_config(loader["catalog"], credentials={})
+    names = {d for p in pipelines.values() for d in p.datasets() if not d.startswith("params:")}
+    names -= {"parameters"}
+    persisted = {n: ds for n in sorted(names) if (ds := catalog.get(n)) is not None}  # builds
+    for name in ("cqa.source", "cqa.train_examples", "teacher_model", "cqa.teacher_outputs_train",
+                 "study_cqa_llama.source", "study_cqa.consolidated_train"):  # fmt: skip
+        assert name in persisted, name
+    hub = catalog.get("cqa.source")
+    assert hub._describe()["format"] == "hf_hub"  # the paper reads the Hub, not the samples
+
+
+def test_kedro_viz_build_shows_every_pipeline(tmp_path, pipelines):
     """`kedro viz build` works and its lineage holds every registered pipeline."""
     work = tmp_path / "project"
     shutil.copytree(
@@ -82,6 +126,8 @@ def test_kedro_viz_build_shows_every_pipeline(tmp_path):
     )
     main = json.loads((work / "build" / "api" / "main").read_text())
     ids = {p["id"] for p in main["pipelines"]}
-    assert {"__default__", "ingest"} <= ids
+    assert ids == set(pipelines)  # every registered pipeline, __default__ included
+    node_pipelines = {pid for n in main["nodes"] for pid in n.get("pipelines", [])}
+    assert set(pipelines) <= node_pipelines  # and each one has nodes in the graph
     layers = set(main["layers"])
-    assert {"raw", "intermediate", "primary"} <= layers
+    assert {"raw", "intermediate", "primary", "feature", "model_input", "reporting"} <= layers

@@ -185,3 +185,26 @@ def test_dataset_load_contract_and_stats(tmp_path):
     assert totals.row(0) == (2, 2, 2)
     with pytest.raises(Exception, match="unknown teacher tasks"):
         TeacherShardsDataset(path=str(tmp_path), tasks=["summary"])
+
+
+def test_exists_only_when_every_planned_shard_is_complete(tmp_path):
+    """A save plans its shards first: a half-finished generation does not exist (so
+    `kedro run --only-missing-outputs` redoes it), a finished one does, a lost shard does not."""
+    ds = TeacherShardsDataset(path=str(tmp_path), tasks=["positive_rationale"])
+    assert not ds.exists()
+    jobs = _jobs()
+    jobs[2].fail = True
+    with pytest.raises(Exception, match="crashed"):  # kedro wraps it in a DatasetError
+        ds.save(jobs)
+    store = ShardStore(tmp_path)
+    assert len(store.complete_shards()) == 2 and not ds.exists()
+    ds.save(_jobs())
+    assert ds.exists()
+    store.invalidate("t", "positive_rationale", 0)
+    assert not ds.exists()
+    ds.save(_jobs())
+    changed = _jobs({1: "b"})  # another setting: planned anew, so complete again once saved
+    ds.save(changed)
+    assert ds.exists() and [j.computed for j in changed] == [[], [1], []]
+    other = TeacherShardsDataset(path=str(tmp_path), tasks=["critique"])
+    assert not other.exists()  # a plan per set of owned tasks

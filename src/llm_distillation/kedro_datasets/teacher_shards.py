@@ -85,7 +85,9 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         )
 
     def _exists(self) -> bool:
-        return bool(self._store.complete_shards(self._tasks))
+        """True only when the last save of this entry's tasks finished every shard it planned
+        (so ``kedro run --only-missing-outputs`` redoes a half-finished generation)."""
+        return self._store.plan_complete(self._writes)
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ looks complete. A crash therefore loses at most the shard in progress.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -260,6 +261,38 @@ class ShardStore:
                     removed.append(path)
         return removed
 
+    def plan_path(self, tasks: Sequence[str]) -> Path:
+        """The plan of the last save that owned ``tasks``: which shards make it complete."""
+        return self.root / f"_plan-{'+'.join(sorted(tasks))}.json"
+
+    def write_plan(self, tasks: Sequence[str], jobs: Sequence[ShardJob]) -> None:
+        """Record every shard ``jobs`` will produce (with its manifest's hash), before any is
+        computed: :meth:`plan_complete` then knows what "complete" means without the jobs."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        plan = {
+            "tasks": sorted(tasks),
+            "shards": [
+                {"teacher": j.teacher, "task": j.task, "shard": j.shard,
+                 "manifest_sha256": _manifest_hash(j.manifest)}
+                for j in jobs
+            ],
+        }  # fmt: skip
+        text = json.dumps(plan, indent=2, sort_keys=True)
+        _atomic_write(self.plan_path(tasks), lambda p: p.write_text(text, encoding="utf-8"))
+
+    def plan_complete(self, tasks: Sequence[str]) -> bool:
+        """Whether the last planned save of ``tasks`` finished: its plan exists and every
+        planned shard is complete with the planned manifest (a half-finished generation, or a
+        shard since removed, is not complete)."""
+        plan = self._read_json(self.plan_path(tasks))
+        if plan is None:
+            return False
+        for item in plan.get("shards", []):
+            record = self.read_record(item["teacher"], item["task"], item["shard"])
+            if record is None or _manifest_hash(record.get("manifest")) != item["manifest_sha256"]:
+                return False
+        return True
+
     def scan(self, tasks: Sequence[str] | None = None) -> pl.LazyFrame:
         """A LazyFrame over every complete shard of ``tasks`` (all when ``None``)."""
         paths = [str(p) for *_, p, _ in self.complete_shards(tasks)]
@@ -284,6 +317,11 @@ class ShardStore:
         return (
             pl.DataFrame(rows, schema=STATS_SCHEMA) if rows else pl.DataFrame(schema=STATS_SCHEMA)
         )
+
+
+def _manifest_hash(manifest: Any) -> str:
+    text = json.dumps(_jsonable(manifest), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:
@@ -351,6 +389,7 @@ def run_jobs(
         raise ValueError("two jobs for the same (teacher, task, shard)")
     pending = [j for j in jobs if not store.is_current(j)]
     pruned = store.prune(set(keys), tasks)
+    store.write_plan(tasks, jobs)
     for path in pruned:
         logger.info("Removed stale shard file %s", path)
     logger.info(

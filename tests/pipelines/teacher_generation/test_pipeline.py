@@ -148,3 +148,12 @@ def test_generating_teacher_through_a_session_and_resume(
     before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
     run_pipelines(["teacher_generation"], data_dir, params=params)
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")} == before  # all skipped
+
+    # A half-finished generation (the shard in progress has no manifest, as after a kill) is a
+    # missing output: --only-missing-outputs redoes exactly that shard.
+    lost = folder / "smollm2" / "counterfactual_rationale" / "shard-00001.manifest.json"
+    lost.unlink()
+    run_pipelines(["teacher_generation"], data_dir, params=params, only_missing_outputs=True)
+    after = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
+    redone = {p for p in after if after[p] != before.get(p)}
+    assert redone == {lost, lost.with_name("shard-00001.parquet")}
