@@ -29,15 +29,15 @@ def _default_loader() -> Any:
     from kedro.config import OmegaConfigLoader
     from kedro.framework.project import settings
 
-    from llm_distillation.settings import CONFIG_LOADER_ARGS
-
     conf = Path(__file__).resolve().parents[2] / settings.CONF_SOURCE
     if not conf.is_dir():  # an installed package run from a project folder
         conf = Path.cwd() / settings.CONF_SOURCE
     with warnings.catch_warnings():  # kedro's own resolver registration warns on omegaconf 2.4
         warnings.filterwarnings("ignore", message=".*register_new_resolver", category=UserWarning)
         return OmegaConfigLoader(
-            conf_source=str(conf), env=os.environ.get("KEDRO_ENV"), **CONFIG_LOADER_ARGS
+            conf_source=str(conf),
+            env=os.environ.get("KEDRO_ENV"),
+            **{"base_env": "base", "default_run_env": "local", **settings.CONFIG_LOADER_ARGS},
         )
 
 
