@@ -38,70 +38,46 @@ def prepare_teacher_model(params: dict[str, Any], prompts: dict[str, Any]) -> di
     return {"gguf_path": str(find_smollm2_gguf())}
 
 
-def generate_rationales(
-    examples: pl.DataFrame,
-    teacher_model: Any,
-    params: dict[str, Any],
-    prompts: dict[str, Any],
-    cleaning: dict[str, Any],
-) -> ShardJobs:
-    """Positive, negative and counterfactual rationales (all conditioned on an answer)."""
+def _jobs(
+    tasks: tuple[str, ...], examples: pl.DataFrame, teacher_model: Any, params: dict[str, Any],
+    prompts: dict[str, Any], *, cleaning: dict[str, Any], **inputs: pl.LazyFrame,
+) -> ShardJobs:  # fmt: skip
     cfg, prompt_cfg = validate(params, prompts)
     return build_jobs(
-        examples,
-        cfg,
-        prompt_cfg,
-        tasks=RATIONALE_TASKS,
-        teacher_model=teacher_model,
-        cleaning=CleaningRules.model_validate(cleaning),
-    )
+        examples, cfg, prompt_cfg, tasks=tasks, teacher_model=teacher_model,
+        cleaning=CleaningRules.model_validate(cleaning), **inputs,
+    )  # fmt: skip
+
+
+def generate_rationales(
+    *, examples: pl.DataFrame, teacher_model: Any, params: dict[str, Any],
+    prompts: dict[str, Any], cleaning: dict[str, Any],
+) -> ShardJobs:  # fmt: skip
+    """Positive, negative and counterfactual rationales (all conditioned on an answer)."""
+    return _jobs(RATIONALE_TASKS, examples, teacher_model, params, prompts, cleaning=cleaning)
 
 
 def generate_critiques(
-    *,
-    examples: pl.DataFrame,
-    rationales: pl.LazyFrame,
-    teacher_model: Any,
-    params: dict[str, Any],
-    prompts: dict[str, Any],
-    cleaning: dict[str, Any],
-) -> ShardJobs:
+    *, examples: pl.DataFrame, rationales: pl.LazyFrame, teacher_model: Any,
+    params: dict[str, Any], prompts: dict[str, Any], cleaning: dict[str, Any],
+) -> ShardJobs:  # fmt: skip
     """Critiques of each teacher's positive rationales (their cleaned text, exactly as
     consolidation stores it)."""
-    cfg, prompt_cfg = validate(params, prompts)
-    return build_jobs(
-        examples,
-        cfg,
-        prompt_cfg,
-        tasks=("critique",),
-        teacher_model=teacher_model,
+    return _jobs(
+        ("critique",), examples, teacher_model, params, prompts, cleaning=cleaning,
         rationales=rationales,
-        cleaning=CleaningRules.model_validate(cleaning),
-    )
+    )  # fmt: skip
 
 
 def generate_revisions(
-    *,
-    examples: pl.DataFrame,
-    rationales: pl.LazyFrame,
-    critiques: pl.LazyFrame,
-    teacher_model: Any,
-    params: dict[str, Any],
-    prompts: dict[str, Any],
-    cleaning: dict[str, Any],
-) -> ShardJobs:
+    *, examples: pl.DataFrame, rationales: pl.LazyFrame, critiques: pl.LazyFrame,
+    teacher_model: Any, params: dict[str, Any], prompts: dict[str, Any], cleaning: dict[str, Any],
+) -> ShardJobs:  # fmt: skip
     """Revised rationales, given each positive rationale and its critique."""
-    cfg, prompt_cfg = validate(params, prompts)
-    return build_jobs(
-        examples,
-        cfg,
-        prompt_cfg,
-        tasks=("revision",),
-        teacher_model=teacher_model,
-        rationales=rationales,
-        critiques=critiques,
-        cleaning=CleaningRules.model_validate(cleaning),
-    )
+    return _jobs(
+        ("revision",), examples, teacher_model, params, prompts, cleaning=cleaning,
+        rationales=rationales, critiques=critiques,
+    )  # fmt: skip
 
 
 def summarize_generation(outputs: pl.LazyFrame, shard_stats: pl.DataFrame) -> pl.DataFrame:

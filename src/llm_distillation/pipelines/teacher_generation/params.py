@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
@@ -80,10 +80,12 @@ class TeacherParams(StrictModel):
         check_backend_name(value)
         return value
 
-    @field_validator("tasks")
+    @field_validator("tasks", "benchmarks")
     @classmethod
-    def _tasks(cls, value: list[str]) -> list[str]:
-        require_known(value, TASKS, "teacher tasks")
+    def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        allowed, what = (TASKS, "teacher tasks") if info.field_name == "tasks" else (
+            BENCHMARKS, "benchmarks")  # fmt: skip
+        require_known(value, allowed, what)
         return value
 
     @field_validator("benchmark_tasks")
@@ -92,12 +94,6 @@ class TeacherParams(StrictModel):
         require_known(value, BENCHMARKS, "benchmarks", field="benchmark_tasks")
         for tasks in value.values():
             require_known(tasks, TASKS, "teacher tasks", field="benchmark_tasks")
-        return value
-
-    @field_validator("benchmarks")
-    @classmethod
-    def _benchmarks(cls, value: list[str]) -> list[str]:
-        require_known(value, BENCHMARKS, "benchmarks")
         return value
 
     @field_validator("examples")

@@ -29,40 +29,26 @@ CLEANING = "params:cleaning"
 
 
 def _split_nodes(split: str) -> list[Node]:
+    shared = {
+        "examples": f"{split}_examples",
+        "teacher_model": "teacher_model",
+        "params": PARAMS,
+        "prompts": PROMPTS,
+        "cleaning": CLEANING,
+    }
+    rationales = {"rationales": f"teacher_rationales_{split}"}
+    critiques = {"critiques": f"teacher_critiques_{split}"}
+    steps = (
+        (generate_rationales, {}, "teacher_rationales", "generate_rationales"),
+        (generate_critiques, rationales, "teacher_critiques", "generate_critiques"),
+        (generate_revisions, {**rationales, **critiques}, "teacher_outputs", "generate_revisions"),
+    )
+    nodes = [
+        Node(func, inputs={**shared, **extra}, outputs=f"{out}_{split}", name=f"{name}_{split}")
+        for func, extra, out, name in steps
+    ]
     return [
-        Node(
-            generate_rationales,
-            inputs=[f"{split}_examples", "teacher_model", PARAMS, PROMPTS, CLEANING],
-            outputs=f"teacher_rationales_{split}",
-            name=f"generate_rationales_{split}",
-        ),
-        Node(
-            generate_critiques,
-            inputs={
-                "examples": f"{split}_examples",
-                "rationales": f"teacher_rationales_{split}",
-                "teacher_model": "teacher_model",
-                "params": PARAMS,
-                "prompts": PROMPTS,
-                "cleaning": CLEANING,
-            },
-            outputs=f"teacher_critiques_{split}",
-            name=f"generate_critiques_{split}",
-        ),
-        Node(
-            generate_revisions,
-            inputs={
-                "examples": f"{split}_examples",
-                "rationales": f"teacher_rationales_{split}",
-                "critiques": f"teacher_critiques_{split}",
-                "teacher_model": "teacher_model",
-                "params": PARAMS,
-                "prompts": PROMPTS,
-                "cleaning": CLEANING,
-            },
-            outputs=f"teacher_outputs_{split}",
-            name=f"generate_revisions_{split}",
-        ),
+        *nodes,
         Node(
             summarize_generation,
             inputs=[f"teacher_outputs_{split}", f"teacher_shard_stats_{split}"],
