@@ -165,8 +165,11 @@ def test_quality_regressions(explainability: dict[str, pl.DataFrame], model: str
     close(fit["estimate"], f"expl.{model}.adj_r_squared")
     assert (fit["df"], fit["df2"]) == (r(f"expl.{model}.df1"), r(f"expl.{model}.df2"))
     coefs = tests.filter((pl.col("test") == "ols_coefficient") & (pl.col("note") == fit["term"]))
-    expected_terms = [k.split(".", 2)[2].rsplit(".", 1)[0] for k in R if
-                      k.startswith(f"expl.{model}.") and k.endswith(".estimate")]
+    expected_terms = [
+        k.split(".", 2)[2].rsplit(".", 1)[0]
+        for k in R
+        if k.startswith(f"expl.{model}.") and k.endswith(".estimate")
+    ]
     # R's names and order (the study's factor is called ``model``, ours ``condition``)
     r_terms = [re.sub("^condition", "model", t) for t in coefs["term"].to_list()]
     assert r_terms == expected_terms
@@ -179,8 +182,12 @@ def test_quality_regressions(explainability: dict[str, pl.DataFrame], model: str
 
 
 def test_nonparametric_manova(explainability: dict[str, pl.DataFrame]) -> None:
-    names = {"anova_type": "anova", "lawley_hotelling": "LH", "bartlett_nanda_pillai": "BNP",
-             "wilks": "WL"}
+    names = {
+        "anova_type": "anova",
+        "lawley_hotelling": "LH",
+        "bartlett_nanda_pillai": "BNP",
+        "wilks": "WL",
+    }
     for i, (term, short) in enumerate(names.items(), start=1):
         row = _one(explainability["tests"], test="nonparametric_manova", term=term)
         close(row["statistic"], f"expl.npmv.F{short}")
@@ -203,9 +210,9 @@ def test_kruskal_dunn_vda(explainability: dict[str, pl.DataFrame]) -> None:
         close(kw["statistic"], f"expl.kruskal_full.{item}.statistic")
         close(kw["p"], f"expl.kruskal_full.{item}.p")
         assert kw["df"] == r(f"expl.kruskal.{item}.df")
-        for row in tests.filter((pl.col("test") == "dunn") & (pl.col("variable") == item)).iter_rows(
-            named=True
-        ):
+        for row in tests.filter(
+            (pl.col("test") == "dunn") & (pl.col("variable") == item)
+        ).iter_rows(named=True):
             key = f"expl.dunn.{item}.{row['group1']} vs {row['group2']}"
             close(row["statistic"], f"{key}.statistic")
             close(row["p"], f"{key}.p")

@@ -16,11 +16,9 @@ from llm_distillation.reporting.performance import CONDITIONS
 from llm_distillation.reporting.regression import factor_levels, ols
 from llm_distillation.reporting.tidy import result_table
 from llm_distillation.reporting.univariate import (
-    dunn,
+    compare_groups,
     group_summary,
-    kruskal_wallis,
     levene,
-    pairwise_vda,
     shapiro_by_group,
 )
 
@@ -73,28 +71,12 @@ def prepare_study(raw: pl.DataFrame, source: str = "study.csv") -> pl.DataFrame:
             )
     return indexed.with_columns(
         pl.col("id").cast(pl.Int64),
-        pl.col("model").replace_strict(STUDY_CONDITIONS).cast(pl.Enum(CONDITIONS)).alias(
-            "condition"
-        ),
+        pl.col("model")
+        .replace_strict(STUDY_CONDITIONS)
+        .cast(pl.Enum(CONDITIONS))
+        .alias("condition"),
         pl.mean_horizontal(*(pl.col(i).cast(pl.Float64) for i in ITEMS)).alias("Quality"),
     )
-
-
-def compare_groups(
-    data: pl.DataFrame,
-    outcomes: tuple[str, ...] | list[str],
-    group: str = "condition",
-    levels: tuple[str, ...] | list[str] | None = CONDITIONS,
-    p_adjust: str = "bonferroni",
-) -> list[dict[str, Any]]:
-    """Per outcome: Kruskal-Wallis, Dunn's pairwise tests (``p_adjust`` within the outcome, as
-    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair."""
-    rows: list[dict[str, Any]] = []
-    for outcome in outcomes:
-        rows.append(kruskal_wallis(data, outcome, group, levels))
-        rows += dunn(data, outcome, group, levels, p_adjust=p_adjust)
-        rows += pairwise_vda(data, outcome, group, levels)
-    return rows
 
 
 def analyse_explainability(
@@ -117,8 +99,9 @@ def analyse_explainability(
     condition_levels = factor_levels(kept, "condition", CONDITIONS)
     rows += [
         {**r, "subset": "without Quality outliers"}
-        for r in ols(kept, "Quality", ["condition", "rationale_length"],
-                     {"condition": condition_levels})
+        for r in ols(
+            kept, "Quality", ["condition", "rationale_length"], {"condition": condition_levels}
+        )
     ]
     factors = {"condition": condition_levels} | {
         d: factor_levels(kept, d, reference=DEMOGRAPHIC_REFERENCES.get(d)) for d in DEMOGRAPHICS
@@ -127,8 +110,10 @@ def analyse_explainability(
         {**r, "subset": "without Quality outliers"}
         for r in ols(kept, "Quality", ["condition", "rationale_length", *DEMOGRAPHICS], factors)
     ]
-    rows += nonparametric_manova(data, ITEMS, "condition", CONDITIONS, permutations, seed)
-    rows += compare_groups(data, ITEMS, p_adjust=p_adjust)
+    rows += nonparametric_manova(
+        data, ITEMS, "condition", CONDITIONS, permutations=permutations, seed=seed
+    )
+    rows += compare_groups(data, ITEMS, "condition", CONDITIONS, p_adjust=p_adjust)
     long = data.unpivot(index=["condition"], on=outcomes, variable_name="item", value_name="value")
     summary = group_summary(
         long.with_columns(pl.col("value").cast(pl.Float64)), "value", ["item", "condition"]

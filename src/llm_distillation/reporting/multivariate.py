@@ -98,6 +98,7 @@ def nonparametric_manova(
     outcomes: Sequence[str],
     group: str,
     levels: Sequence[str] | None = None,
+    *,
     permutations: int = 1000,
     seed: int = 0,
 ) -> list[Row]:

@@ -10,7 +10,9 @@ import polars as pl
 IQR_FACTOR = 1.5
 
 
-def iqr_outlier_mask(values: Sequence[float] | np.ndarray, factor: float = IQR_FACTOR) -> np.ndarray:
+def iqr_outlier_mask(
+    values: Sequence[float] | np.ndarray, factor: float = IQR_FACTOR
+) -> np.ndarray:
     """True where a value lies below Q1 - factor*IQR or above Q3 + factor*IQR.
 
     Quartiles as R's ``quantile(x, c(.25, .75))`` (type 7 = numpy's default ``linear``), the

@@ -46,7 +46,9 @@ def prepare_experiment(raw: pl.DataFrame, source: str = "experiment.csv") -> pl.
     """
     missing = [c for c in EXPERIMENT_COLUMNS if c not in raw.columns]
     if missing:
-        raise ValueError(f"{source}: missing columns {missing}; expected {list(EXPERIMENT_COLUMNS)}")
+        raise ValueError(
+            f"{source}: missing columns {missing}; expected {list(EXPERIMENT_COLUMNS)}"
+        )
     for column, allowed in (("training_mode", TRAINING_MODES), ("target_rationale", RATIONALES)):
         bad = raw.with_row_index("row").filter(~pl.col(column).is_in(list(allowed)))
         if bad.height:
@@ -150,8 +152,11 @@ def analyse_performance(
         rows += _anova_type2(kept, two_way=len(sizes) > 1)
         for size in sizes:
             for row in tukey_hsd(
-                kept.filter(pl.col("size") == size), "accuracy", "condition",
-                levels=CONDITIONS, conf_level=conf_level,
+                kept.filter(pl.col("size") == size),
+                "accuracy",
+                "condition",
+                levels=CONDITIONS,
+                conf_level=conf_level,
             ):
                 rows.append({**row, "subset": f"size={size}"})
     rows += shapiro_by_group(kept, "accuracy", by)
@@ -186,7 +191,11 @@ def _anova_type2(data: pl.DataFrame, two_way: bool) -> list[dict[str, Any]]:
     ).to_pandas()
     formula = "accuracy ~ C(condition) * C(size)" if two_way else "accuracy ~ C(condition)"
     table = anova_lm(smf.ols(formula, data=frame).fit(), typ=2)
-    names = {"C(condition)": "condition", "C(size)": "size", "C(condition):C(size)": "condition:size"}
+    names = {
+        "C(condition)": "condition",
+        "C(size)": "size",
+        "C(condition):C(size)": "condition:size",
+    }
     ss_resid = float(table.loc["Residual", "sum_sq"])
     df_resid = float(table.loc["Residual", "df"])
     rows = []

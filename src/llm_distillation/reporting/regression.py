@@ -14,7 +14,10 @@ Row = dict[str, Any]
 
 
 def factor_levels(
-    data: pl.DataFrame, column: str, order: Sequence[str] | None = None, reference: str | None = None
+    data: pl.DataFrame,
+    column: str,
+    order: Sequence[str] | None = None,
+    reference: str | None = None,
 ) -> list[str]:
     """R's levels of ``factor(column)``: ``order`` or sorted, then ``relevel(ref=reference)``."""
     lv = levels_of(data, column, order)

@@ -49,7 +49,9 @@ def result_table(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     for i, row in enumerate(rows):
         unknown = sorted(set(row) - set(RESULT_SCHEMA))
         if unknown:
-            raise ValueError(f"result row {i}: unknown columns {unknown}; allowed: {RESULT_COLUMNS}")
+            raise ValueError(
+                f"result row {i}: unknown columns {unknown}; allowed: {RESULT_COLUMNS}"
+            )
     data = {
         name: pl.Series(name, [_plain(row.get(name)) for row in rows], dtype=dtype)
         for name, dtype in RESULT_SCHEMA.items()

@@ -49,9 +49,7 @@ def group_summary(data: pl.DataFrame, value: str, by: Sequence[str]) -> pl.DataF
     )
 
 
-def levene(
-    data: pl.DataFrame, value: str, groups: Sequence[str], center: str = "median"
-) -> Row:
+def levene(data: pl.DataFrame, value: str, groups: Sequence[str], center: str = "median") -> Row:
     """Levene's test over the cells of ``groups`` (car::leveneTest; its default centre: median,
     i.e. the Brown-Forsythe variant; rstatix::levene_test passes it on)."""
     from scipy import stats
@@ -85,8 +83,13 @@ def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[
         label = ", ".join(f"{k}={cell[k]}" for k in by)
         if len(x) < 3:
             rows.append(
-                {"test": "shapiro", "variable": value, "subset": label, "n": len(x),
-                 "note": "not computed: fewer than 3 values"}
+                {
+                    "test": "shapiro",
+                    "variable": value,
+                    "subset": label,
+                    "n": len(x),
+                    "note": "not computed: fewer than 3 values",
+                }
             )
             continue
         res = stats.shapiro(x)
@@ -105,7 +108,10 @@ def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[
 
 
 def tukey_hsd(
-    data: pl.DataFrame, value: str, group: str, levels: Sequence[str] | None = None,
+    data: pl.DataFrame,
+    value: str,
+    group: str,
+    levels: Sequence[str] | None = None,
     conf_level: float = 0.95,
 ) -> list[Row]:
     """Tukey HSD of a one-way ANOVA ``value ~ group`` (R's ``TukeyHSD(aov(...))``, which
@@ -155,7 +161,7 @@ def kruskal_wallis(
     eta²[H] = (H - k + 1) / (n - k) (rstatix::kruskal_effsize)."""
     from scipy import stats
 
-    lv, samples = _group_values(data, value, group, levels)
+    _, samples = _group_values(data, value, group, levels)
     n = sum(len(s) for s in samples)
     k = len(samples)
     res = stats.kruskal(*samples)
@@ -175,7 +181,10 @@ def kruskal_wallis(
 
 
 def dunn(
-    data: pl.DataFrame, value: str, group: str, levels: Sequence[str] | None = None,
+    data: pl.DataFrame,
+    value: str,
+    group: str,
+    levels: Sequence[str] | None = None,
     p_adjust: str = "bonferroni",
 ) -> list[Row]:
     """Dunn's pairwise test after Kruskal-Wallis, as rstatix::dunn_test.
@@ -255,3 +264,20 @@ def pairwise_vda(
         }
         for i, j in itertools.combinations(range(len(samples)), 2)
     ]
+
+
+def compare_groups(
+    data: pl.DataFrame,
+    outcomes: Sequence[str],
+    group: str,
+    levels: Sequence[str] | None = None,
+    p_adjust: str = "bonferroni",
+) -> list[dict[str, Any]]:
+    """Per outcome: Kruskal-Wallis, Dunn's pairwise tests (``p_adjust`` within the outcome, as
+    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair."""
+    rows: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        rows.append(kruskal_wallis(data, outcome, group, levels))
+        rows += dunn(data, outcome, group, levels, p_adjust=p_adjust)
+        rows += pairwise_vda(data, outcome, group, levels)
+    return rows
