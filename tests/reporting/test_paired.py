@@ -22,7 +22,7 @@ from llm_distillation.reporting.paired import (
 # 12 examples x 3 conditions (columns A, B, C)
 X = np.array(
     [
-        [1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1],
+        [1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1],
         [1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1],
         [0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0],
     ]
