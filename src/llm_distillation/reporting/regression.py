@@ -44,6 +44,7 @@ def ols(
 
     columns: list[np.ndarray] = [np.ones(data.height)]
     names = ["(Intercept)"]
+    contrasts: dict[str, tuple[str, str]] = {}
     for term in terms:
         if term in factors:
             levels = list(factors[term])
@@ -54,6 +55,7 @@ def ols(
             for level in levels[1:]:
                 columns.append((values == level).astype(float))
                 names.append(f"{term}{level}")
+                contrasts[f"{term}{level}"] = (levels[0], level)
         else:
             columns.append(data[term].cast(pl.Float64).to_numpy())
             names.append(term)
@@ -68,6 +70,11 @@ def ols(
                 "test": "ols_coefficient",
                 "variable": outcome,
                 "term": name,
+                "groups": f"{contrasts[name][1]} vs {contrasts[name][0]}"
+                if name in contrasts
+                else None,
+                "group1": contrasts.get(name, (None, None))[0],
+                "group2": contrasts.get(name, (None, None))[1],
                 "statistic": float(fit.tvalues[i]),
                 "statistic_name": "t",
                 "df": float(fit.df_resid),
