@@ -48,12 +48,14 @@ def grouped_bars(
     xlabel: str,
     legend_title: str,
     ylim: tuple[float, float] | None = None,
-    value_format: str = "{:.1f}",
+    value_format: str | None = "{:.1f}",
     width: float = DOUBLE_COLUMN,
     height: float = 2.8,
+    legend: str = "right",
 ) -> Figure:
     """Bars of ``mean`` with ± ``se`` error bars, per ``x`` (clusters) and ``group`` (colours);
-    the value is written above each bar."""
+    the value is written above each bar unless ``value_format`` is None. ``legend``: "right"
+    (beside the axes) or "top" (above, in one row: leaves the width to the clusters)."""
     import matplotlib.pyplot as plt
 
     _need(summary, [x, group, "mean", "se"], "grouped bars")
@@ -74,7 +76,7 @@ def grouped_bars(
             ax.bar(pos, means, bar_w * 0.92, color=colors[g], label=g, edgecolor="white")
             ax.errorbar(pos, means, yerr=ses, fmt="none", ecolor="#333333", elinewidth=0.9)
             for p, m, s in zip(pos, means, ses, strict=True):
-                if np.isfinite(m):
+                if value_format is not None and np.isfinite(m):
                     ax.annotate(
                         value_format.format(m),
                         (p, m + s),
@@ -89,7 +91,18 @@ def grouped_bars(
         ax.set_ylabel(ylabel)
         if ylim is not None:
             ax.set_ylim(*ylim)
-        ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if legend == "top":
+            fig.legend(
+                *ax.get_legend_handles_labels(),
+                title=legend_title,
+                loc="outside upper center",
+                ncols=len(groups),
+                frameon=False,
+            )
+        else:
+            ax.legend(
+                title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False
+            )
     return fig
 
 
@@ -139,8 +152,9 @@ def rating_items(
     conditions: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Mean rating (1-5) ± SE of each item per condition. ``summary``: ``item, condition, mean,
-    se`` (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
+    """Mean rating (1-5) ± SE of each item per condition (no value labels: the report's table
+    has them). ``summary``: ``item, condition, mean, se``
+    (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
     part = summary.filter(pl.col("item").is_in(list(items)))
     ylim = _padded_limits(part, 0.25, floor=1.0, ceiling=5.0)
     fig = grouped_bars(
@@ -153,7 +167,9 @@ def rating_items(
         xlabel="Rating item",
         legend_title="Training method : data",
         ylim=ylim,
-        value_format="{:.2f}",
+        value_format=None,
+        legend="top",
+        height=3.0,
     )
     if title:
         fig.suptitle(title)
@@ -290,10 +306,11 @@ def metric_vs_rating(
     rating_label: str | None = None,
     group: str = "condition",
     conditions: Sequence[str] | None = None,
+    jitter: float = 0.15,
 ) -> Figure:
     """Scatter of an automatic metric (x) against a human rating (y), coloured by condition,
-    with Spearman's rho over all points in the title. Ratings are jittered by ±0.15 (seeded) so
-    that the 1-5 steps do not hide each other."""
+    with Spearman's rho over all points in the title. Ratings are jittered by ± ``jitter``
+    (seeded; under half the rating's step) so that equal ratings do not hide each other."""
     import matplotlib.pyplot as plt
     from scipy import stats
 
@@ -311,10 +328,10 @@ def metric_vs_rating(
         fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
         for g in groups:
             part = data.filter(pl.col(group) == g)
-            jitter = rng.uniform(-0.15, 0.15, part.height)
+            noise = rng.uniform(-jitter, jitter, part.height)
             ax.scatter(
                 part[metric],
-                part[rating] + jitter,
+                part[rating] + noise,
                 s=9,
                 alpha=0.6,
                 color=colors[g],

@@ -7,14 +7,20 @@ brought into it by :func:`from_accuracy_table`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from llm_distillation.reporting.outliers import split_outliers
 from llm_distillation.reporting.tidy import result_table
-from llm_distillation.reporting.univariate import group_summary, levene, shapiro_by_group, tukey_hsd
+from llm_distillation.reporting.univariate import (
+    group_summary,
+    levels_of,
+    levene,
+    shapiro_by_group,
+    tukey_hsd,
+)
 
 CONDITIONS: tuple[str, ...] = ("CF:Unrevised", "MT:Unrevised", "MT+CF:Unrevised", "MT+CF:Revised")
 """The four conditions of the study, in its factor order (CF:Unrevised = reference)."""
@@ -79,47 +85,48 @@ def prepare_experiment(raw: pl.DataFrame, source: str = "experiment.csv") -> pl.
 def from_accuracy_table(
     accuracy: pl.DataFrame,
     benchmark: str,
-    students: Mapping[str, str],
-    conditions: Mapping[str, tuple[str, str]],
+    students: Mapping[str, str] | None = None,
+    conditions: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """This project's accuracy table (``benchmark, student, condition, seed, accuracy``, accuracy
-    a fraction) -> the layout of ``experiment.csv`` for one benchmark.
-
-    ``students`` maps a student name to its size label (the study's ``model_size``),
-    ``conditions`` a condition name to (``training_mode``, ``target_rationale``) in the study's
-    vocabulary (:data:`TRAINING_MODES`, :data:`RATIONALES` keys). Rows of other benchmarks,
-    students or conditions are left out.
+    a fraction in [0, 1]) -> the analysis layout of :func:`prepare_experiment` for one benchmark:
+    ``run`` (= seed), ``size`` (the student's label in ``students``; default its name),
+    ``condition`` (String; only ``conditions`` when given), ``accuracy`` in percent.
     """
-    for name, (mode, rationale) in conditions.items():
-        if mode not in TRAINING_MODES or rationale not in RATIONALES:
-            raise ValueError(
-                f"conditions.{name}: ({mode!r}, {rationale!r}) is not a study condition; "
-                f"modes {list(TRAINING_MODES)}, rationales {list(RATIONALES)}"
-            )
     need = ("benchmark", "student", "condition", "seed", "accuracy")
     missing = [c for c in need if c not in accuracy.columns]
     if missing:
         raise ValueError(f"accuracy table: missing columns {missing}; expected {list(need)}")
-    rows = accuracy.filter(
-        (pl.col("benchmark") == benchmark)
-        & pl.col("student").is_in(list(students))
-        & pl.col("condition").is_in(list(conditions))
+    bad = accuracy.with_row_index("row").filter(
+        pl.col("accuracy").is_null() | ~pl.col("accuracy").is_between(0.0, 1.0)
     )
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise ValueError(
+            f"accuracy table: row {row['row'] + 1}, field 'accuracy': {row['accuracy']!r} is not "
+            "a fraction in [0, 1]"
+        )
+    rows = accuracy.filter(pl.col("benchmark") == benchmark)
+    if students:
+        rows = rows.filter(pl.col("student").is_in(list(students)))
+    if conditions:
+        rows = rows.filter(pl.col("condition").is_in(list(conditions)))
+    size = pl.col("student").cast(pl.String)
+    if students:
+        size = size.replace_strict(dict(students))
     return rows.select(
-        pl.col("seed").alias("run"),
-        pl.col("accuracy").cast(pl.Float64).alias("test accuracy"),
-        pl.col("condition")
-        .replace_strict({k: v[1] for k, v in conditions.items()})
-        .alias("target_rationale"),
-        pl.col("student").replace_strict(dict(students)).alias("model_size"),
-        pl.col("condition")
-        .replace_strict({k: v[0] for k, v in conditions.items()})
-        .alias("training_mode"),
+        pl.col("seed").cast(pl.Int64).alias("run"),
+        size.alias("size"),
+        pl.col("condition").cast(pl.String),
+        (pl.col("accuracy").cast(pl.Float64) * 100).alias("accuracy"),
     )
 
 
 def analyse_performance(
-    data: pl.DataFrame, min_per_group: int = 2, conf_level: float = 0.95
+    data: pl.DataFrame,
+    min_per_group: int = 2,
+    conf_level: float = 0.95,
+    conditions: Sequence[str] | None = CONDITIONS,
 ) -> dict[str, pl.DataFrame]:
     """performance.R on prepared data (:func:`prepare_experiment`).
 
@@ -128,8 +135,11 @@ def analyse_performance(
     the condition × size cells, Shapiro per cell, the type II two-way ANOVA accuracy ~
     condition * size with generalised eta², Tukey HSD between conditions per size).
     Tests that the data cannot support (a cell with fewer than ``min_per_group`` runs left,
-    fewer than two conditions or sizes) are reported as ``not_run`` rows instead of failing.
+    fewer than two conditions) are rows whose ``note`` says why, instead of failing.
+    ``conditions`` orders the conditions (Tukey's group1/group2); None: sorted names.
     """
+    if conditions is not None:
+        conditions = levels_of(data, "condition", conditions)
     by = ["size", "condition"]
     data = data.sort(["size", "condition", "run"])
     kept, outliers = split_outliers(data, "accuracy", by)
@@ -155,7 +165,7 @@ def analyse_performance(
                 kept.filter(pl.col("size") == size),
                 "accuracy",
                 "condition",
-                levels=CONDITIONS,
+                levels=conditions,
                 conf_level=conf_level,
             ):
                 rows.append({**row, "subset": f"size={size}"})

@@ -28,10 +28,10 @@ def _num(x: float | None, digits: int = 2) -> str:
 
 
 def _where(row: Row) -> str:
-    subset = row.get("subset") or ""
-    if subset.startswith("size="):
-        return f" at {subset.removeprefix('size=')}"
-    return ""
+    """ " at 220M on cqa" from a subset like "benchmark=cqa, size=220M"."""
+    parts = dict(p.split("=", 1) for p in (row.get("subset") or "").split(", ") if "=" in p)
+    text = f" at {parts['size']}" if "size" in parts else ""
+    return text + (f" on {parts['benchmark']}" if "benchmark" in parts else "")
 
 
 def _tukey(row: Row, alpha: float, unit: str) -> str:
