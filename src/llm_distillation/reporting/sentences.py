@@ -20,6 +20,8 @@ def format_p(p: float | None, prefix: bool = True) -> str:
     if p is None:
         return "p not available"
     text = "< 0.001" if p < 0.001 else f"= {p:.3f}"
+    if text in ("= 0.050", "= 0.010"):  # do not round across a usual significance level
+        text = f"= {p:.4f}"
     return f"p {text}" if prefix else text.removeprefix("= ")
 
 
@@ -74,26 +76,28 @@ def _kruskal(row: Row, alpha: float, unit: str) -> str:
 def _dunn(row: Row, alpha: float, unit: str) -> str | None:
     if row["p_adjusted"] >= alpha:
         return None  # the non-significant pairs stay in the table
-    higher, lower = (
-        (row["group2"], row["group1"]) if row["statistic"] > 0 else (row["group1"], row["group2"])
-    )
+    positive = row["statistic"] > 0
+    higher, lower = (row["group2"], row["group1"]) if positive else (row["group1"], row["group2"])
+    vda = row.get("_vda")  # A of group1 over group2; said as A of the higher over the lower
+    if vda is not None and positive:
+        vda = 1 - vda
+    effect = f", Vargha-Delaney A = {vda:.2f}" if vda is not None else ""
     return (
         f"{higher} scores higher than {lower} on {row['variable']} (Dunn z = "
         f"{row['statistic']:.2f}, {row['p_adjust_method']}-adjusted "
-        f"{format_p(row['p_adjusted'])})."
+        f"{format_p(row['p_adjusted'])}{effect})."
     )
 
 
 def _ols(row: Row, alpha: float, unit: str) -> str | None:
-    term = row["term"]
-    if not term.startswith("condition") or row["p"] >= alpha:
+    if not row["term"].startswith("condition") or row["p"] >= alpha:
         return None
     controls = row["note"].split("~", 1)[1].replace("condition", "").strip(" +")
     direction = "higher" if row["estimate"] > 0 else "lower"
     return (
-        f"{term.removeprefix('condition')} is rated {abs(row['estimate']):.2f} points "
-        f"{direction} in {row['variable']} than the reference condition, controlling for "
-        f"{controls} (OLS, {format_p(row['p'])})."
+        f"{row['group2']} is rated {abs(row['estimate']):.2f} points {direction} in "
+        f"{row['variable']} than {row['group1']}, controlling for {controls} "
+        f"(OLS, {format_p(row['p'])})."
     )
 
 
@@ -109,10 +113,17 @@ def _npmv(row: Row, alpha: float, unit: str) -> str | None:
     if row["term"] != "anova_type":
         return None
     verdict = "differ jointly" if row["p"] < alpha else "do not differ jointly"
+    perms = int((row.get("note") or "0").split()[0])
+    perm = row["p_permutation"]
+    if perm is None or not perms:
+        perm_text = ""
+    elif perm == 0:
+        perm_text = f"; permutation p < {1 / perms:g} ({perms} permutations)"
+    else:
+        perm_text = f"; permutation p = {perm:.3f} ({perms} permutations)"
     return (
         f"The ratings ({row['variable']}) {verdict} between conditions (nonparametric "
-        f"MANOVA, ANOVA-type F = {row['statistic']:.2f}, {format_p(row['p'])}; "
-        f"permutation {format_p(row['p_permutation'])})."
+        f"MANOVA, ANOVA-type F = {row['statistic']:.2f}, {format_p(row['p'])}{perm_text})."
     )
 
 
