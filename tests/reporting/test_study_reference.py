@@ -20,7 +20,6 @@ from llm_distillation.reporting.performance import (
     prepare_experiment,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "paper_results"
 REFERENCE = Path(__file__).parent / "r_reference" / "reference_output.txt"
 SIZES = ("220M", "770M")
 
@@ -45,14 +44,15 @@ def close(value: float, key: str, abs_tol: float = 1e-12) -> None:
 
 
 @pytest.fixture(scope="module")
-def performance() -> dict[str, pl.DataFrame]:
-    raw = pl.read_csv(DATA / "experiment.csv")
+def performance(shared_data: Path) -> dict[str, pl.DataFrame]:
+    raw = pl.read_csv(shared_data / "paper_results" / "experiment.csv")
     return analyse_performance(prepare_experiment(raw))
 
 
 @pytest.fixture(scope="module")
-def explainability() -> dict[str, pl.DataFrame]:
-    return analyse_explainability(prepare_study(pl.read_csv(DATA / "study.csv")), permutations=200)
+def explainability(shared_data: Path) -> dict[str, pl.DataFrame]:
+    study = pl.read_csv(shared_data / "paper_results" / "study.csv")
+    return analyse_explainability(prepare_study(study), permutations=200)
 
 
 def _one(table: pl.DataFrame, **where: object) -> dict:
