@@ -221,3 +221,21 @@ def test_kruskal_dunn_vda(explainability: dict[str, pl.DataFrame]) -> None:
         assert vdas.height == 6
         for row in vdas.iter_rows(named=True):
             close(row["effect_size"], f"expl.vda.{item}.{row['group1']} vs {row['group2']}")
+
+
+def test_multivariate_normality_and_item_correlations(
+    explainability: dict[str, pl.DataFrame],
+) -> None:
+    tests = explainability["tests"]
+    ms = _one(tests, test="multivariate_shapiro")
+    close(ms["statistic"], "expl.mshapiro.statistic")
+    close(ms["p"], "expl.mshapiro.p")
+    cors = tests.filter(pl.col("test") == "pearson")
+    assert cors.height == 10
+    for row in cors.iter_rows(named=True):
+        key = f"expl.cor.{row['variable']}"
+        close(row["estimate"], f"{key}.r")
+        close(row["statistic"], f"{key}.t")
+        close(row["p"], f"{key}.p", abs_tol=1e-300)
+        close(row["conf_low"], f"{key}.conf_low")
+        close(row["conf_high"], f"{key}.conf_high")

@@ -10,7 +10,12 @@ from typing import Any
 
 import polars as pl
 
-from llm_distillation.reporting.multivariate import box_m, nonparametric_manova, relative_effects
+from llm_distillation.reporting.multivariate import (
+    box_m,
+    multivariate_shapiro,
+    nonparametric_manova,
+    relative_effects,
+)
 from llm_distillation.reporting.outliers import split_outliers
 from llm_distillation.reporting.performance import CONDITIONS
 from llm_distillation.reporting.regression import factor_levels, ols
@@ -19,6 +24,7 @@ from llm_distillation.reporting.univariate import (
     compare_groups,
     group_summary,
     levene,
+    pearson_correlations,
     shapiro_by_group,
 )
 
@@ -85,7 +91,9 @@ def analyse_explainability(
     """explainability.R on prepared ratings (:func:`prepare_study`).
 
     As in the study, only the two regressions use the ratings without the Quality outliers
-    (1.5 IQR per condition); every other test uses all ratings. Returns ``summary`` (mean ± SE
+    (1.5 IQR per condition); every other test uses all ratings. The checks: Shapiro-Wilk per
+    condition and item, multivariate Shapiro-Wilk, Pearson correlations of the items, Box's M,
+    Levene per item. Returns ``summary`` (mean ± SE
     of each item and Quality per condition), ``outliers`` (removed ratings), ``relative_effects``
     (npmv) and ``tests`` (result schema).
     """
@@ -95,6 +103,8 @@ def analyse_explainability(
     for outcome in outcomes:
         rows += shapiro_by_group(data, outcome, ["condition"])
         rows.append(levene(data, outcome, ["condition"]))
+    rows.append(multivariate_shapiro(data, ITEMS))
+    rows += pearson_correlations(data, ITEMS)
     rows.append(box_m(data, ITEMS, "condition", CONDITIONS))
     condition_levels = factor_levels(kept, "condition", CONDITIONS)
     rows += [

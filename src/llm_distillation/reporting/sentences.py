@@ -155,7 +155,26 @@ def _gee(row: Row, alpha: float, unit: str) -> str | None:
     )
 
 
+def _box_m(row: Row, alpha: float, unit: str) -> str:
+    verdict = "differ" if row["p"] < alpha else "do not differ significantly"
+    return (
+        f"The covariance matrices of {row['variable']} {verdict} between the groups of "
+        f"{row['groups']} (Box's M, χ²({row['df']:.0f}) = {row['statistic']:.2f}, "
+        f"{format_p(row['p'])})."
+    )
+
+
+def _mshapiro(row: Row, alpha: float, unit: str) -> str:
+    verdict = "depart from" if row["p"] < alpha else "are compatible with"
+    return (
+        f"{row['variable']} {verdict} multivariate normality (multivariate Shapiro-Wilk "
+        f"W = {row['statistic']:.3f}, {format_p(row['p'])})."
+    )
+
+
 RULES: dict[str, Callable[[Row, float, str], str | None]] = {
+    "box_m": _box_m,
+    "multivariate_shapiro": _mshapiro,
     "tukey_hsd": _tukey,
     "anova_type2": _anova,
     "levene": _levene,

@@ -281,3 +281,38 @@ def compare_groups(
         rows += dunn(data, outcome, group, levels, p_adjust=p_adjust)
         rows += pairwise_vda(data, outcome, group, levels)
     return rows
+
+
+def pearson_correlations(
+    data: pl.DataFrame, variables: Sequence[str], conf_level: float = 0.95
+) -> list[Row]:
+    """Pearson's r of every pair of ``variables`` with R's ``cor.test``: t statistic on n - 2
+    df, two-sided p, Fisher-z confidence interval (what rstatix::cor_test reports)."""
+    from scipy import stats
+
+    rows = []
+    for a, b in itertools.combinations(variables, 2):
+        pair = data.select(pl.col(a).cast(pl.Float64), pl.col(b).cast(pl.Float64)).drop_nulls()
+        x, y = pair[a].to_numpy(), pair[b].to_numpy()
+        res = stats.pearsonr(x, y)
+        r = float(res.statistic)
+        n = len(x)
+        ci = res.confidence_interval(confidence_level=conf_level)
+        rows.append(
+            {
+                "test": "pearson",
+                "variable": f"{a} ~ {b}",
+                "groups": f"{a} vs {b}",
+                "group1": a,
+                "group2": b,
+                "statistic": r * np.sqrt((n - 2) / (1 - r**2)),
+                "statistic_name": "t",
+                "df": float(n - 2),
+                "p": float(res.pvalue),
+                "estimate": r,
+                "conf_low": float(ci.low),
+                "conf_high": float(ci.high),
+                "n": n,
+            }
+        )
+    return rows

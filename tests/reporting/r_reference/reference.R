@@ -213,3 +213,12 @@ for (v in items) for (i in 1:(length(lv) - 1)) for (j in (i + 1):length(lv)) {
   w <- suppressWarnings(wilcox.test(x, y, exact = FALSE))$statistic
   out(paste0("expl.vda.", v, ".", lv[i], " vs ", lv[j]), w / (length(x) * length(y)))
 }
+
+ms <- study %>% select(all_of(items)) %>% mshapiro_test()
+out("expl.mshapiro.statistic", ms$statistic); out("expl.mshapiro.p", ms$p.value)
+for (i in 1:(length(items) - 1)) for (j in (i + 1):length(items)) {
+  ct <- cor.test(study[[items[i]]], study[[items[j]]])
+  k <- paste0("expl.cor.", items[i], " ~ ", items[j])
+  out(paste0(k, ".r"), ct$estimate); out(paste0(k, ".t"), ct$statistic); out(paste0(k, ".p"), ct$p.value)
+  out(paste0(k, ".conf_low"), ct$conf.int[1]); out(paste0(k, ".conf_high"), ct$conf.int[2])
+}

@@ -142,8 +142,9 @@ def build_study_report(
     p = _params(params)
     alpha = p.alpha
     perf_main = performance_tests.filter(pl.col("test") != "shapiro")
-    rating_main = ratings_tests.filter(~pl.col("test").is_in(["shapiro", "levene", "box_m"]))
-    checks = ratings_tests.filter(pl.col("test").is_in(["levene", "box_m"]))
+    check_tests = ["shapiro", "levene", "box_m", "multivariate_shapiro", "pearson"]
+    rating_main = ratings_tests.filter(~pl.col("test").is_in(check_tests))
+    checks = ratings_tests.filter(pl.col("test").is_in(check_tests))
     sections = [
         ReportSection(
             "Study: accuracy by condition and model size (experiment.csv)",
