@@ -16,6 +16,7 @@ from llm_distillation.reporting.style import (
     DOUBLE_COLUMN,
     OKABE_ITO,
     SINGLE_COLUMN,
+    SPLIT_COLORS,
     condition_colors,
     style,
 )
@@ -192,7 +193,10 @@ def training_curves(
         raise ValueError(f"training curves: no rows with metric {metric!r}")
     cell_names = _ordered(part["cell"].to_list(), cells)
     splits = _ordered(part["split"].to_list(), ["train", "dev", "test"])
-    split_colors = dict(zip(splits, OKABE_ITO, strict=False))
+    spare = [c for c in OKABE_ITO if c not in SPLIT_COLORS.values()]
+    split_colors = {
+        split: SPLIT_COLORS.get(split) or spare[i % len(spare)] for i, split in enumerate(splits)
+    }
     styles = ["-", "--", ":", "-."]
     ncols = min(ncols, len(cell_names))
     nrows = int(np.ceil(len(cell_names) / ncols))
@@ -271,7 +275,13 @@ def distribution_by_condition(
                 yerr=[s[1] * 100 for s in shares],
                 ecolor="#333333",
             )
-            ax.set_xticks(pos, groups, rotation=15, ha="right")
+            long_labels = sum(len(g) for g in groups) > 48  # would overlap unrotated
+            ax.set_xticks(
+                pos,
+                groups,
+                rotation=15 if long_labels else 0,
+                ha="right" if long_labels else "center",
+            )
             ax.set_ylabel(f"{label} (% of rows ± SE)")
         else:
             data = table.select(pl.col(value).cast(pl.Float64), col.alias("_g")).drop_nulls()

@@ -58,13 +58,23 @@ RC_PARAMS: dict[str, Any] = {
 
 
 def condition_colors(conditions: Sequence[str]) -> dict[str, str]:
-    """A colour per condition: the study's four keep theirs; others take the next free ones."""
+    """A colour per condition: the study's four keep theirs; others take the free Okabe-Ito
+    colours in order (vermillion, reddish purple, black, then yellow), then repeat."""
     free = [c for c in OKABE_ITO if c not in STUDY_CONDITION_COLORS.values()]
-    free += list(OKABE_ITO)
+    free = [c for c in free if c != "#F0E442"] + ["#F0E442"]  # yellow is faint on white: last
     out: dict[str, str] = {}
+    n_free = 0
     for cond in conditions:
-        out[cond] = STUDY_CONDITION_COLORS.get(cond) or free[len(out) % len(free)]
+        if cond in STUDY_CONDITION_COLORS:
+            out[cond] = STUDY_CONDITION_COLORS[cond]
+        else:
+            out[cond] = free[n_free % len(free)]
+            n_free += 1
     return out
+
+
+SPLIT_COLORS: dict[str, str] = {"train": "#000000", "dev": "#D55E00", "test": "#CC79A7"}
+"""Colours of data splits in training curves (none of them a study condition's colour)."""
 
 
 @contextmanager
