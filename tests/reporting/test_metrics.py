@@ -57,3 +57,14 @@ def test_per_metric_tests_match_scipy() -> None:
 def test_vda_with_ties() -> None:
     assert vargha_delaney_a([1, 2, 3], [1, 2, 3]) == 0.5
     assert vargha_delaney_a([3, 3], [1, 3]) == pytest.approx(0.75)
+
+
+def test_npmv_singular_ranks_give_only_the_anova_type_test() -> None:
+    from llm_distillation.reporting.multivariate import nonparametric_manova
+
+    # the second outcome duplicates the first: every rank covariance matrix is singular
+    data = pl.DataFrame({"g": ["a"] * 5 + ["b"] * 5, "x": [1.0, 2, 3, 4, 5, 3, 4, 5, 6, 7]})
+    data = data.with_columns(pl.col("x").alias("y"))
+    rows = nonparametric_manova(data, ["x", "y"], "g", permutations=20, seed=1)
+    assert rows[0]["term"] == "anova_type" and rows[0]["p"] < 1
+    assert all(r["note"].startswith("not possible") for r in rows[1:])

@@ -35,8 +35,14 @@ def _matrix(
     return x, codes.astype(int), lv
 
 
-def _npmv_statistics(ranks: np.ndarray, codes: np.ndarray, a: int) -> dict[str, float]:
-    """basenonpartest: the four statistics and their F-approximation degrees of freedom."""
+def _npmv_statistics(
+    ranks: np.ndarray, codes: np.ndarray, a: int, anova_only: bool = False
+) -> dict[str, float]:
+    """basenonpartest: the four statistics and their F-approximation degrees of freedom
+    (``anova_only``: the other three are NaN). ``singular`` is 1.0 when one of npmv's five rank
+    covariance matrices has a determinant of exactly 0 (npmv's rule for returning only the
+    ANOVA-type test; a matrix of rank a - 1 < p is not exactly singular in floating point, so
+    npmv, and we, still compute the other three there)."""
     n_total, p = ranks.shape
     onehot = np.zeros((n_total, a))
     onehot[np.arange(n_total), codes] = 1.0
@@ -55,13 +61,17 @@ def _npmv_statistics(ranks: np.ndarray, codes: np.ndarray, a: int) -> dict[str, 
     g1 = (resid * w1[:, None]).T @ resid / (n_total - a)
     g2 = (resid * w2[:, None]).T @ resid / (a - 1)
     g3 = (resid * w3[:, None]).T @ resid / a
-    del g2  # computed by npmv only for its singularity check
-    out: dict[str, float] = {}
+    singular = any(np.linalg.det(m) == 0 for m in (h1, h2, g1, g2, g3))
+    out: dict[str, float] = {"singular": float(singular)}
     # ANOVA type
     fhat = (a - 1) * np.trace(g3) ** 2 / np.trace(g3 @ g3)
     fhat0 = a**2 / ((a - 1) * np.sum(1 / (ssize - 1))) * fhat
     out["anova_type"] = np.trace(h2) / np.trace(g3)
     out["anova_type.df1"], out["anova_type.df2"] = fhat, fhat0
+    if anova_only:
+        for name in NPMV_TESTS[1:]:
+            out[name] = out[f"{name}.df1"] = out[f"{name}.df2"] = float("nan")
+        return {key: float(val) for key, val in out.items()}
     n, pp = n_total, p
     # Lawley-Hotelling, McKeon approximation
     u = np.trace(((a - 1) * h1) @ np.linalg.inv((n - a) * g1))
@@ -116,17 +126,31 @@ def nonparametric_manova(
     if (counts < 2).any():
         raise ValueError(f"nonparametric MANOVA: every group of {group!r} needs at least 2 rows")
     ranks = np.column_stack([stats.rankdata(x[:, j]) for j in range(x.shape[1])])
-    observed = _npmv_statistics(ranks, codes, a)
+    anova_only = bool(_npmv_statistics(ranks, codes, a, anova_only=True)["singular"])
+    observed = _npmv_statistics(ranks, codes, a, anova_only=anova_only)
     rng = np.random.default_rng(seed)
     exceed = dict.fromkeys(NPMV_TESTS, 0)
     for _ in range(permutations):
-        perm = _npmv_statistics(ranks, rng.permutation(codes), a)
+        perm = _npmv_statistics(ranks, rng.permutation(codes), a, anova_only=anova_only)
         for name in NPMV_TESTS:
             exceed[name] += perm[name] > observed[name]
     n = len(codes)
     rows = []
     for name in NPMV_TESTS:
         f, df1, df2 = observed[name], observed[f"{name}.df1"], observed[f"{name}.df2"]
+        if anova_only and name != "anova_type":
+            rows.append(
+                {
+                    "test": "nonparametric_manova",
+                    "term": name,
+                    "variable": " | ".join(outcomes),
+                    "groups": group,
+                    "n": n,
+                    "note": "not possible: a rank covariance matrix is singular "
+                    "(npmv then returns only the ANOVA-type test)",
+                }
+            )
+            continue
         rows.append(
             {
                 "test": "nonparametric_manova",

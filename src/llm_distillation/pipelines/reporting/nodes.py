@@ -206,6 +206,8 @@ def analyse_evaluation_accuracy(
     Cells with fewer than ``min_seeds_per_group`` seeds give "not possible" test rows.
     """
     p = _params(params).evaluation
+    if accuracy.height == 0:
+        raise ValueError("accuracy table: no rows (did the evaluation run?)")
     summaries, tests = [], []
     for benchmark in sorted(accuracy["benchmark"].unique().to_list()):
         data = from_accuracy_table(accuracy, benchmark, p.students or None, p.conditions or None)
