@@ -140,6 +140,9 @@ def analyse_performance(
     """
     if conditions is not None:
         conditions = levels_of(data, "condition", conditions)
+        # summaries and tables in this order, whatever the condition names
+        order = pl.Enum(conditions)
+        data = data.with_columns(pl.col("condition").cast(pl.String).cast(order))
     by = ["size", "condition"]
     data = data.sort(["size", "condition", "run"])
     kept, outliers = split_outliers(data, "accuracy", by)

@@ -116,8 +116,8 @@ def tukey_hsd(
 ) -> list[Row]:
     """Tukey HSD of a one-way ANOVA ``value ~ group`` (R's ``TukeyHSD(aov(...))``, which
     rstatix::tukey_hsd calls): Tukey-Kramer standard errors for unequal groups, p from the
-    studentized range. ``estimate`` = mean(group2) - mean(group1), group2 after group1 in
-    ``levels``... as R reports ``group2-group1``."""
+    studentized range. For every pair, group1 comes before group2 in ``levels`` and
+    ``estimate`` = mean(group2) - mean(group1), as R's ``group2-group1`` rows."""
     from scipy import stats
 
     lv, samples = _group_values(data, value, group, levels)
