@@ -31,6 +31,17 @@ class ProjectHooks:
                 dataset.check_root()
 
     @hook_impl
+    def before_node_run(self, node: Any, catalog: Any) -> dict[str, Any] | None:
+        """Give a node that asks for ``reporting_input_versions`` the catalog versions and files
+        of its other inputs (the report's record of what was read)."""
+        from llm_distillation.reporting.report import INPUT_VERSIONS, dataset_versions
+
+        if INPUT_VERSIONS not in node.inputs:
+            return None
+        names = [n for n in node.inputs if n != INPUT_VERSIONS and not n.startswith("params:")]
+        return {INPUT_VERSIONS: dataset_versions(catalog, names)}
+
+    @hook_impl
     def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         """End the run's log with the path of every report it wrote (``*report_md`` first, the
         HTML last)."""

@@ -35,7 +35,7 @@ def _report() -> tuple[str, str]:
     )
     run = run_record(
         {"alpha": 0.05},
-        [input_record("experiment", table, version="2026-01-01")],
+        [input_record("experiment", table, {"experiment": {"version": "2026-01-01", "path": "x"}})],
         created=datetime(2026, 1, 2, tzinfo=UTC),
     )
     return build_report("Title <x>", [section], run)
@@ -68,4 +68,34 @@ def test_fingerprint_depends_on_content_only() -> None:
     assert table_fingerprint(a) == table_fingerprint(pl.DataFrame({"x": [1, 2]}))
     assert table_fingerprint(a) != table_fingerprint(pl.DataFrame({"x": [2, 1]}))
     record = input_record("a", a)
-    assert record["version"] == "unversioned" and record["rows"] == 2
+    assert record["version"] == "not recorded" and record["rows"] == 2
+
+
+def test_dataset_versions_names_the_loaded_version(tmp_path) -> None:
+    from kedro.io import DataCatalog, MemoryDataset, Version
+
+    from llm_distillation.kedro_datasets import PolarsTableDataset
+    from llm_distillation.reporting.report import dataset_versions
+
+    path = tmp_path / "t.parquet"
+    PolarsTableDataset(
+        filepath=str(path), file_format="parquet", version=Version(None, "2026-01-01T00.00.00.000Z")
+    ).save(pl.DataFrame({"x": [1]}))
+    catalog = DataCatalog(
+        {
+            "t": PolarsTableDataset(
+                filepath=str(path), file_format="parquet", version=Version(None, None)
+            ),
+            "plain": PolarsTableDataset(filepath=str(tmp_path / "p.csv"), file_format="csv"),
+            "mem": MemoryDataset(1),
+        }
+    )
+    versions = dataset_versions(catalog, ["t", "plain", "mem", "missing"])
+    assert versions["t"]["version"] == "2026-01-01T00.00.00.000Z"
+    assert versions["t"]["path"].endswith("2026-01-01T00.00.00.000Z/t.parquet")
+    assert versions["plain"] == {"version": None, "path": str(tmp_path / "p.csv")}
+    assert set(versions) == {"t", "plain"}
+    record = input_record("t", pl.DataFrame({"x": [1]}), versions)
+    assert record["version"] == "2026-01-01T00.00.00.000Z"
+    assert input_record("plain", pl.DataFrame(), versions)["version"] == "unversioned"
+    assert input_record("other", pl.DataFrame(), versions)["version"] == "not recorded"

@@ -57,11 +57,46 @@ def table_fingerprint(table: pl.DataFrame) -> str:
     return hashlib.sha256(table.write_csv().encode()).hexdigest()[:16]
 
 
-def input_record(name: str, table: pl.DataFrame, version: str | None = None) -> dict[str, Any]:
-    """What the report says about one input dataset."""
+INPUT_VERSIONS = "reporting_input_versions"
+"""A node input of this name is filled by the project hook (``ProjectHooks.before_node_run``)
+with :func:`dataset_versions` of the node's other inputs: what the catalog read."""
+
+
+def dataset_versions(catalog: Any, names: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    """name -> {"version": the version the catalog loads (None: unversioned), "path": the file}
+    for every name the catalog has; names without a file-backed dataset are left out."""
+    out: dict[str, dict[str, str | None]] = {}
+    for name in names:
+        try:
+            dataset = catalog[name]
+        except Exception:  # not a catalog dataset (e.g. a MemoryDataset made by the runner)
+            continue
+        get_path = getattr(dataset, "_get_load_path", None)
+        if get_path is None:
+            continue
+        try:
+            version = dataset.resolve_load_version() if getattr(dataset, "_version", None) else None
+            out[name] = {"version": version, "path": str(get_path())}
+        except Exception as err:  # a versioned dataset with no version saved yet
+            out[name] = {"version": None, "path": f"not loadable: {err}"}
+    return out
+
+
+def input_record(
+    name: str, table: pl.DataFrame, versions: Mapping[str, Mapping[str, str | None]] | None = None
+) -> dict[str, Any]:
+    """What the report says about one input dataset: its catalog version and file (from
+    ``versions``, :func:`dataset_versions`; "unversioned" for a dataset without versions, "not
+    recorded" when ``versions`` does not name it), rows, columns and content fingerprint."""
+    entry = (versions or {}).get(name)
+    if entry is None:
+        version, path = "not recorded", ""
+    else:
+        version, path = entry.get("version") or "unversioned", entry.get("path") or ""
     return {
         "dataset": name,
-        "version": version or "unversioned",
+        "version": version,
+        "path": path,
         "rows": table.height,
         "columns": table.width,
         "fingerprint": table_fingerprint(table),

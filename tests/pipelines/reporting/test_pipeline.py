@@ -65,7 +65,8 @@ def test_figures_and_report(run_dir: Path) -> None:
             "MT:Unrevised beats CF:Unrevised by 12.7 points at 220M (Tukey HSD, p &lt; 0.001)"
             in text.replace("p < 0.001", "p &lt; 0.001")
         )
-        assert "paper_results/experiment.csv" in text
+        assert "paper_results/experiment.csv" in text  # the file the catalog read (the hook)
+        assert "unversioned" in text
     assert html.count("data:image/png;base64,") == 4
 
 
@@ -144,6 +145,7 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
             "params:reporting": MemoryDataset(
                 {"evaluation": {"conditions": ["standard", "mt"], "students": {"small": "S"}}}
             ),
+            "reporting_input_versions": MemoryDataset({}),  # no hooks here: "not recorded"
             **{n: _Kept() for n in pipeline.all_outputs()},
         }
     )
@@ -161,3 +163,4 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
     assert "mt vs standard" in html
     if seeds == 1:
         assert "was not possible" in html
+    assert "not recorded" in html

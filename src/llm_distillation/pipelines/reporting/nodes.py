@@ -136,9 +136,11 @@ def build_study_report(
     ratings_png: bytes,
     length_png: bytes,
     length_vs_quality_png: bytes,
+    input_versions: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[str, str]:
-    """(HTML, Markdown) report of the study's analysis on its own data."""
+    """(HTML, Markdown) report of the study's analysis on its own data. ``input_versions``:
+    the catalog versions of the inputs (filled by the project hook)."""
     p = _params(params)
     alpha = p.alpha
     perf_main = performance_tests.filter(pl.col("test") != "shapiro")
@@ -188,8 +190,8 @@ def build_study_report(
     run = run_record(
         p.model_dump(),
         [
-            input_record("study_experiment (paper_results/experiment.csv)", experiment),
-            input_record("study_ratings (paper_results/study.csv)", study),
+            input_record("study_experiment", experiment, input_versions),
+            input_record("study_ratings", study, input_versions),
         ],
     )
     html, markdown = build_report(f"{p.title}: the study's analysis", sections, run)
@@ -277,9 +279,12 @@ def build_evaluation_report(
     paired: pl.DataFrame,
     metric_tests: pl.DataFrame,
     accuracy_png: bytes,
+    input_versions: dict[str, Any],
     params: dict[str, Any],
+    names: tuple[str, str, str] = ("accuracy", "predictions", "metrics"),
 ) -> tuple[str, str]:
-    """(HTML, Markdown) report of this project's evaluation outputs."""
+    """(HTML, Markdown) report of this project's evaluation outputs; ``names``: the catalog
+    names of the three inputs (to find their versions in ``input_versions``)."""
     p = _params(params)
     sections = [
         ReportSection(
@@ -302,9 +307,9 @@ def build_evaluation_report(
     run = run_record(
         p.model_dump(),
         [
-            input_record("accuracy", accuracy),
-            input_record("predictions", predictions),
-            input_record("explanation metrics", metrics),
+            input_record(names[0], accuracy, input_versions),
+            input_record(names[1], predictions, input_versions),
+            input_record(names[2], metrics, input_versions),
         ],
     )
     return build_report(f"{p.title}: evaluation", sections, run)

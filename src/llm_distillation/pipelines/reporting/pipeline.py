@@ -15,6 +15,10 @@ names to connect it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial, update_wrapper
+from typing import Any
+
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines.reporting.nodes import (
@@ -31,8 +35,14 @@ from llm_distillation.pipelines.reporting.nodes import (
     plot_study_ratings,
     plot_study_rationale_length,
 )
+from llm_distillation.reporting.report import INPUT_VERSIONS
 
 PARAMS = "params:reporting"
+
+
+def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``func`` with keyword arguments fixed, keeping its name and docstring."""
+    return update_wrapper(partial(func, **kwargs), func)
 
 
 def _study_pipeline() -> Pipeline:
@@ -96,6 +106,7 @@ def _study_pipeline() -> Pipeline:
                     "ratings_png": "study_ratings_png",
                     "length_png": "study_rationale_length_png",
                     "length_vs_quality_png": "study_length_vs_quality_png",
+                    "input_versions": INPUT_VERSIONS,
                     "params": PARAMS,
                 },
                 outputs=["study_report_html", "study_report_md"],
@@ -144,7 +155,7 @@ def create_evaluation_pipeline(
                 name="plot_evaluation_accuracy",
             ),
             Node(
-                build_evaluation_report,
+                _bind(build_evaluation_report, names=(accuracy, predictions, metrics)),
                 inputs={
                     "accuracy": accuracy,
                     "predictions": predictions,
@@ -154,6 +165,7 @@ def create_evaluation_pipeline(
                     "paired": "evaluation_paired_tests",
                     "metric_tests": "evaluation_metric_tests",
                     "accuracy_png": "evaluation_accuracy_png",
+                    "input_versions": INPUT_VERSIONS,
                     "params": PARAMS,
                 },
                 outputs=["evaluation_report_html", "evaluation_report_md"],
