@@ -33,3 +33,42 @@ class ProjectHooks:
             dataset = catalog[name]
             if isinstance(dataset, BenchmarkSourceDataset):
                 dataset.check_root()
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any) -> dict[str, Any] | None:
+        """Give a node that asks for ``reporting_input_versions`` the catalog versions and files
+        of its other inputs (the report's record of what was read)."""
+        from llm_distillation.reporting.report import INPUT_VERSIONS, dataset_versions
+
+        if INPUT_VERSIONS not in node.inputs:
+            return None
+        names = [n for n in node.inputs if n != INPUT_VERSIONS and not n.startswith("params:")]
+        return {INPUT_VERSIONS: dataset_versions(catalog, names)}
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        """End the run's log with the path of every report it wrote (``*report_md`` first, the
+        HTML last)."""
+        names = sorted(
+            (n for n in pipeline.all_outputs() if n.endswith(("report_html", "report_md"))),
+            key=lambda n: (n.endswith("report_html"), n),
+        )
+        for name in names:
+            path = _saved_path(catalog, name)
+            if path is not None:
+                logger.info("Report %s: %s", name, path)
+
+
+def _saved_path(catalog: Any, name: str) -> str | None:
+    """Where ``name`` was saved in this run (the newest version of a versioned dataset)."""
+    try:
+        dataset = catalog[name]
+    except Exception:  # a name the catalog cannot resolve has no file to name
+        return None
+    get_path = getattr(dataset, "_get_load_path", None)
+    if get_path is None:
+        return None
+    try:
+        return str(get_path())
+    except Exception:  # not saved (e.g. the node did not run)
+        return None

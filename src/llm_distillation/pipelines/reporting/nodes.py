@@ -1,0 +1,315 @@
+"""Nodes of the ``reporting`` pipeline: thin wrappers over :mod:`llm_distillation.reporting`.
+
+Figure nodes return the figure (saved by the catalog) and its PNG bytes (for the report, since
+a ``MatplotlibDataset`` cannot be loaded back).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from llm_distillation.pipelines.reporting.params import ReportingParams
+from llm_distillation.reporting import figures
+from llm_distillation.reporting.explainability import (
+    ITEMS,
+    analyse_explainability,
+    prepare_study,
+)
+from llm_distillation.reporting.metrics import compare_explanation_metrics
+from llm_distillation.reporting.paired import gee_correctness, paired_tests
+from llm_distillation.reporting.performance import (
+    CONDITIONS,
+    analyse_performance,
+    from_accuracy_table,
+    prepare_experiment,
+)
+from llm_distillation.reporting.report import ReportSection, build_report, input_record, run_record
+from llm_distillation.reporting.sentences import describe, describe_shapiro
+from llm_distillation.reporting.tidy import concat_results, result_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+
+def _params(params: dict[str, Any]) -> ReportingParams:
+    return ReportingParams.model_validate(params)
+
+
+def _with_png(fig: Figure) -> tuple[Figure, bytes]:
+    return fig, figures.figure_png(fig)
+
+
+# ------------------------------------------------------------------ the study's own data
+def analyse_study_performance(
+    experiment: pl.DataFrame, params: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """experiment.csv -> (summary, outliers, tests) of performance.R."""
+    p = _params(params).study
+    out = analyse_performance(prepare_experiment(experiment), min_per_group=p.min_runs_per_group)
+    logger.info(
+        "Study performance: %d runs, %d outliers removed, %d test rows",
+        out["summary"].filter(pl.col("stage") == "before")["n"].sum(),
+        out["outliers"].height,
+        out["tests"].height,
+    )
+    return out["summary"], _plain(out["outliers"]), out["tests"]
+
+
+def analyse_study_ratings(
+    study: pl.DataFrame, params: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """study.csv -> (summary, Quality outliers, npmv relative effects, tests) of
+    explainability.R."""
+    p = _params(params).study
+    out = analyse_explainability(
+        prepare_study(study), permutations=p.permutations, seed=p.seed, p_adjust=p.dunn_p_adjust
+    )
+    logger.info(
+        "Study ratings: %d ratings, %d Quality outliers (left out of the regressions only)",
+        study.height,
+        out["outliers"].height,
+    )
+    return (
+        _plain(out["summary"]),
+        _plain(out["outliers"]),
+        out["relative_effects"],
+        out["tests"],
+    )
+
+
+def _plain(table: pl.DataFrame) -> pl.DataFrame:
+    """Enum columns as strings (Parquet readers elsewhere need not know the categories)."""
+    return table.with_columns(pl.col(pl.Enum).cast(pl.String))
+
+
+def plot_study_accuracy(summary: pl.DataFrame) -> tuple[Figure, bytes]:
+    """The study's main figure, on the runs that the ANOVA used (after outlier removal)."""
+    after = summary.filter(pl.col("stage") == "after")
+    return _with_png(figures.accuracy_by_condition(after, CONDITIONS))
+
+
+def plot_study_ratings(summary: pl.DataFrame) -> tuple[Figure, bytes]:
+    """The five rating items and Quality per condition."""
+    return _with_png(figures.rating_items(summary, [*ITEMS, "Quality"], CONDITIONS))
+
+
+def plot_study_rationale_length(study: pl.DataFrame) -> tuple[Figure, bytes]:
+    """Length of the rated explanations per condition."""
+    data = _plain(prepare_study(study))
+    return _with_png(
+        figures.distribution_by_condition(
+            data, "rationale_length", label="Rationale length (characters)", conditions=CONDITIONS
+        )
+    )
+
+
+def plot_study_length_vs_quality(study: pl.DataFrame) -> tuple[Figure, bytes]:
+    """An automatic metric (length) against the human Quality rating."""
+    data = _plain(prepare_study(study))
+    return _with_png(
+        figures.metric_vs_rating(
+            data,
+            "rationale_length",
+            "Quality",
+            metric_label="Rationale length (characters)",
+            rating_label="Quality (mean of five items, jittered)",
+            conditions=CONDITIONS,
+            jitter=0.08,  # Quality moves in steps of 0.2
+        )
+    )
+
+
+def build_study_report(
+    *,
+    experiment: pl.DataFrame,
+    study: pl.DataFrame,
+    performance_summary: pl.DataFrame,
+    performance_tests: pl.DataFrame,
+    ratings_summary: pl.DataFrame,
+    ratings_tests: pl.DataFrame,
+    accuracy_png: bytes,
+    ratings_png: bytes,
+    length_png: bytes,
+    length_vs_quality_png: bytes,
+    input_versions: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[str, str]:
+    """(HTML, Markdown) report of the study's analysis on its own data. ``input_versions``:
+    the catalog versions of the inputs (filled by the project hook)."""
+    p = _params(params)
+    alpha = p.alpha
+    perf_main = performance_tests.filter(pl.col("test") != "shapiro")
+    check_tests = ["shapiro", "levene", "box_m", "multivariate_shapiro", "pearson"]
+    rating_main = ratings_tests.filter(~pl.col("test").is_in(check_tests))
+    checks = ratings_tests.filter(pl.col("test").is_in(check_tests))
+    sections = [
+        ReportSection(
+            "Study: accuracy by condition and model size (experiment.csv)",
+            statements=describe(perf_main, alpha) + describe_shapiro(performance_tests, alpha),
+            figures={
+                "Mean test accuracy ± SE per condition and size, after outlier removal": (
+                    accuracy_png
+                )
+            },
+            tables={
+                "Group means before and after outlier removal": performance_summary,
+                "Tests (full precision in study_performance_tests)": performance_tests,
+            },
+            notes=[
+                "Outliers: 1.5 IQR beyond the quartiles per condition and size "
+                "(rstatix::identify_outliers); the tests use the remaining runs."
+            ],
+        ),
+        ReportSection(
+            "Study: human ratings of explanations (study.csv)",
+            statements=describe(rating_main, alpha)
+            + describe(checks, alpha)
+            + describe_shapiro(ratings_tests, alpha),
+            figures={
+                "Mean rating ± SE per item and condition": ratings_png,
+                "Rationale length per condition": length_png,
+                "Rationale length against Quality": length_vs_quality_png,
+            },
+            tables={
+                "Mean ratings": ratings_summary,
+                "Tests (full precision in study_ratings_tests)": ratings_tests.filter(
+                    pl.col("test") != "shapiro"
+                ),
+            },
+            notes=[
+                "As in the study, only the two regressions leave out the Quality outliers; "
+                "Kruskal-Wallis, Dunn, Vargha-Delaney A and the MANOVA use all ratings."
+            ],
+        ),
+    ]
+    run = run_record(
+        p.model_dump(),
+        [
+            input_record("study_experiment", experiment, input_versions),
+            input_record("study_ratings", study, input_versions),
+        ],
+    )
+    html, markdown = build_report(f"{p.title}: the study's analysis", sections, run)
+    return html, markdown
+
+
+# ------------------------------------------------------------------ this project's evaluation
+def analyse_evaluation_accuracy(
+    accuracy: pl.DataFrame, params: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accuracy table (``benchmark, student, condition, seed, accuracy``) -> per benchmark the
+    study's performance analysis; (summary, tests) with a ``benchmark`` column / subset.
+
+    Cells with fewer than ``min_seeds_per_group`` seeds give "not possible" test rows.
+    """
+    p = _params(params).evaluation
+    if accuracy.height == 0:
+        raise ValueError("accuracy table: no rows (did the evaluation run?)")
+    summaries, tests = [], []
+    for benchmark in sorted(accuracy["benchmark"].unique().to_list()):
+        data = from_accuracy_table(accuracy, benchmark, p.students or None, p.conditions or None)
+        out = analyse_performance(
+            data, min_per_group=p.min_seeds_per_group, conditions=p.conditions or None
+        )
+        summaries.append(out["summary"].with_columns(pl.lit(benchmark).alias("benchmark")))
+        tests.append(
+            out["tests"].with_columns(
+                pl.concat_str(
+                    pl.lit(f"benchmark={benchmark}"),
+                    pl.when(pl.col("subset").is_not_null())
+                    .then(pl.lit(", ") + pl.col("subset"))
+                    .otherwise(pl.lit("")),
+                ).alias("subset")
+            )
+        )
+        not_run = out["tests"].filter(pl.col("note").str.starts_with("not possible"))
+        if not_run.height:
+            logger.warning("Accuracy tests on %s: %s", benchmark, not_run["note"][0])
+    summary = pl.concat(summaries) if summaries else pl.DataFrame()
+    return _plain(summary), concat_results(tests)
+
+
+def analyse_paired_predictions(predictions: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
+    """Per-example predictions -> McNemar / Cochran's Q (Holm) and the GEE, one result table."""
+    p = _params(params).evaluation
+    order = p.conditions or None
+    return concat_results(
+        [
+            paired_tests(
+                predictions,
+                order,
+                pair_on=p.pair_on,
+                p_adjust=p.paired_p_adjust,
+                exact=p.mcnemar_exact,
+            ),
+            gee_correctness(predictions, order),
+        ]
+    )
+
+
+def analyse_explanation_metrics(metrics: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
+    """Per-explanation metrics -> Kruskal-Wallis + Dunn + Vargha-Delaney A per metric."""
+    p = _params(params).evaluation
+    if metrics.height == 0:
+        return result_table([])
+    return compare_explanation_metrics(metrics, p.conditions or None, p.metrics_p_adjust)
+
+
+def plot_evaluation_accuracy(summary: pl.DataFrame, params: dict[str, Any]) -> tuple[Figure, bytes]:
+    """Mean accuracy ± SE per condition and (benchmark, student)."""
+    p = _params(params).evaluation
+    after = summary.filter(pl.col("stage") == "after").with_columns(
+        pl.concat_str("benchmark", pl.lit(" "), "size").alias("size")
+    )
+    return _with_png(figures.accuracy_by_condition(after, p.conditions or None))
+
+
+def build_evaluation_report(
+    *,
+    accuracy: pl.DataFrame,
+    predictions: pl.DataFrame,
+    metrics: pl.DataFrame,
+    accuracy_summary: pl.DataFrame,
+    accuracy_tests: pl.DataFrame,
+    paired: pl.DataFrame,
+    metric_tests: pl.DataFrame,
+    accuracy_png: bytes,
+    input_versions: dict[str, Any],
+    params: dict[str, Any],
+    names: tuple[str, str, str] = ("accuracy", "predictions", "metrics"),
+) -> tuple[str, str]:
+    """(HTML, Markdown) report of this project's evaluation outputs; ``names``: the catalog
+    names of the three inputs (to find their versions in ``input_versions``)."""
+    p = _params(params)
+    sections = [
+        ReportSection(
+            "Accuracy by condition and student",
+            statements=describe(accuracy_tests.filter(pl.col("test") != "shapiro"), p.alpha),
+            figures={"Mean test accuracy ± SE (after outlier removal)": accuracy_png},
+            tables={"Group means": accuracy_summary, "Tests": accuracy_tests},
+        ),
+        ReportSection(
+            "Paired per-example comparisons",
+            statements=describe(paired, p.alpha),
+            tables={"McNemar, Cochran's Q and GEE": paired},
+        ),
+        ReportSection(
+            "Automatic explanation metrics",
+            statements=describe(metric_tests, p.alpha),
+            tables={"Kruskal-Wallis, Dunn and Vargha-Delaney A per metric": metric_tests},
+        ),
+    ]
+    run = run_record(
+        p.model_dump(),
+        [
+            input_record(names[0], accuracy, input_versions),
+            input_record(names[1], predictions, input_versions),
+            input_record(names[2], metrics, input_versions),
+        ],
+    )
+    return build_report(f"{p.title}: evaluation", sections, run)

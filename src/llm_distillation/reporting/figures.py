@@ -1,0 +1,392 @@
+"""Figures of ``reporting``: matplotlib ``Figure`` objects (saved by the catalog's
+``matplotlib.MatplotlibDataset``), all in :mod:`llm_distillation.reporting.style`.
+
+Each function takes a polars table in a documented layout and draws it; none reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from llm_distillation.reporting.style import (
+    DOUBLE_COLUMN,
+    OKABE_ITO,
+    SINGLE_COLUMN,
+    SPLIT_COLORS,
+    condition_colors,
+    style,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _ordered(values: Sequence[str], order: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(values))
+    if order is None:
+        return sorted(present)
+    return [v for v in order if v in present] + sorted(set(present) - set(order))
+
+
+def _need(table: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}; expected {list(columns)}")
+
+
+def grouped_bars(
+    summary: pl.DataFrame,
+    x: str,
+    group: str,
+    *,
+    x_order: Sequence[str] | None = None,
+    group_order: Sequence[str] | None = None,
+    ylabel: str,
+    xlabel: str,
+    legend_title: str,
+    ylim: tuple[float, float] | None = None,
+    value_format: str | None = "{:.1f}",
+    width: float = DOUBLE_COLUMN,
+    height: float = 2.8,
+    legend: str = "right",
+) -> Figure:
+    """Bars of ``mean`` with ± ``se`` error bars, per ``x`` (clusters) and ``group`` (colours);
+    the value is written above each bar unless ``value_format`` is None. ``legend``: "right"
+    (beside the axes) or "top" (above, in one row: leaves the width to the clusters)."""
+    import matplotlib.pyplot as plt
+
+    _need(summary, [x, group, "mean", "se"], "grouped bars")
+    xs = _ordered(summary[x].cast(pl.String).to_list(), x_order)
+    groups = _ordered(summary[group].cast(pl.String).to_list(), group_order)
+    colors = condition_colors(groups)
+    with style():
+        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        bar_w = 0.8 / len(groups)
+        lookup = {
+            (str(r[x]), str(r[group])): (r["mean"], r["se"]) for r in summary.iter_rows(named=True)
+        }
+        for gi, g in enumerate(groups):
+            pos = np.arange(len(xs)) + (gi - (len(groups) - 1) / 2) * bar_w
+            vals = [lookup.get((xv, g), (np.nan, np.nan)) for xv in xs]
+            means = np.array([v[0] for v in vals], dtype=float)
+            ses = np.nan_to_num(np.array([v[1] for v in vals], dtype=float))
+            ax.bar(pos, means, bar_w * 0.92, color=colors[g], label=g, edgecolor="white")
+            ax.errorbar(pos, means, yerr=ses, fmt="none", ecolor="#333333", elinewidth=0.9)
+            for p, m, s in zip(pos, means, ses, strict=True):
+                if value_format is not None and np.isfinite(m):
+                    ax.annotate(
+                        value_format.format(m),
+                        (p, m + s),
+                        xytext=(0, 2),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+        ax.set_xticks(np.arange(len(xs)), xs)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        if legend == "top":
+            fig.legend(
+                *ax.get_legend_handles_labels(),
+                title=legend_title,
+                loc="outside upper center",
+                ncols=len(groups),
+                frameon=False,
+            )
+        else:
+            ax.legend(
+                title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False
+            )
+    return fig
+
+
+def _padded_limits(
+    summary: pl.DataFrame, step: float, floor: float | None = None, ceiling: float | None = None
+) -> tuple[float, float]:
+    low = float((summary["mean"] - summary["se"].fill_null(0)).min())
+    high = float((summary["mean"] + summary["se"].fill_null(0)).max())
+    lo = np.floor(low / step) * step - step
+    hi = np.ceil(high / step) * step + step
+    if floor is not None:
+        lo = max(lo, floor)
+    if ceiling is not None:
+        hi = min(hi, ceiling)
+    return float(lo), float(hi)
+
+
+def accuracy_by_condition(
+    summary: pl.DataFrame, conditions: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
+    """The study's main figure: mean test accuracy (%) ± SE per model size and condition.
+
+    ``summary``: ``size, condition, mean, se`` (one stage of
+    :func:`llm_distillation.reporting.performance.analyse_performance`'s summary). The y axis
+    starts near the lowest bar (as the study's 50-80 % axis), said in the axis label.
+    """
+    ylim = _padded_limits(summary, 5.0, floor=0.0, ceiling=100.0)
+    fig = grouped_bars(
+        summary,
+        "size",
+        "condition",
+        group_order=conditions,
+        ylabel=f"Test accuracy (%, axis from {ylim[0]:.0f})",
+        xlabel="Student model size",
+        legend_title="Training method : data",
+        ylim=ylim,
+        width=SINGLE_COLUMN * 1.7,
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def rating_items(
+    summary: pl.DataFrame,
+    items: Sequence[str],
+    conditions: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Mean rating (1-5) ± SE of each item per condition (no value labels: the report's table
+    has them). ``summary``: ``item, condition, mean, se``
+    (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
+    part = summary.filter(pl.col("item").is_in(list(items)))
+    ylim = _padded_limits(part, 0.25, floor=1.0, ceiling=5.0)
+    fig = grouped_bars(
+        part,
+        "item",
+        "condition",
+        x_order=items,
+        group_order=conditions,
+        ylabel=f"Mean rating (1-5, axis from {ylim[0]:.2f})",
+        xlabel="Rating item",
+        legend_title="Training method : data",
+        ylim=ylim,
+        value_format=None,
+        legend="top",
+        height=3.0,
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+TRAINING_CURVE_COLUMNS = ("cell", "seed", "step", "split", "metric", "value")
+
+
+def training_curves(
+    curves: pl.DataFrame, metric: str, cells: Sequence[str] | None = None, ncols: int = 3
+) -> Figure:
+    """``metric`` against step, one panel per matrix cell, a line per (split, seed): colour =
+    split, line style = seed. ``curves``: :data:`TRAINING_CURVE_COLUMNS`."""
+    import matplotlib.pyplot as plt
+
+    _need(curves, TRAINING_CURVE_COLUMNS, "training curves")
+    part = curves.filter(pl.col("metric") == metric)
+    if part.height == 0:
+        raise ValueError(f"training curves: no rows with metric {metric!r}")
+    cell_names = _ordered(part["cell"].to_list(), cells)
+    splits = _ordered(part["split"].to_list(), ["train", "dev", "test"])
+    spare = [c for c in OKABE_ITO if c not in SPLIT_COLORS.values()]
+    split_colors = {
+        split: SPLIT_COLORS.get(split) or spare[i % len(spare)] for i, split in enumerate(splits)
+    }
+    styles = ["-", "--", ":", "-."]
+    ncols = min(ncols, len(cell_names))
+    nrows = int(np.ceil(len(cell_names) / ncols))
+    with style():
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(DOUBLE_COLUMN, 2.0 * nrows + 0.6),
+            sharex=True,
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, cell in zip(axes.flat, cell_names, strict=False):
+            rows = part.filter(pl.col("cell") == cell)
+            for si, seed in enumerate(sorted(rows["seed"].unique().to_list())):
+                for split in splits:
+                    line = rows.filter((pl.col("seed") == seed) & (pl.col("split") == split))
+                    if line.height == 0:
+                        continue
+                    line = line.sort("step")
+                    ax.plot(
+                        line["step"],
+                        line["value"],
+                        color=split_colors[split],
+                        linestyle=styles[si % len(styles)],
+                        label=f"{split}, seed {seed}",
+                    )
+            ax.set_title(cell, fontsize=9)
+            ax.grid(True, axis="both")
+        for ax in list(axes.flat)[len(cell_names) :]:
+            ax.set_visible(False)
+        for ax in axes[-1]:
+            ax.set_xlabel("Step")
+        for ax in axes[:, 0]:
+            ax.set_ylabel(metric)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(
+            handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False
+        )
+    return fig
+
+
+def distribution_by_condition(
+    table: pl.DataFrame,
+    value: str,
+    *,
+    label: str,
+    group: str = "condition",
+    conditions: Sequence[str] | None = None,
+    bins: int = 30,
+) -> Figure:
+    """Distribution of ``value`` per condition (e.g. rationale length in characters, or whether
+    a rationale mentions a distractor): numeric -> overlaid step histograms (share of rows) with
+    each condition's median marked; boolean -> share of True ± SE per condition."""
+    import matplotlib.pyplot as plt
+
+    _need(table, [value, group], "distribution")
+    groups = _ordered(table[group].cast(pl.String).to_list(), conditions)
+    colors = condition_colors(groups)
+    col = table[group].cast(pl.String)
+    with style():
+        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
+        if table.schema[value] == pl.Boolean:
+            shares = []
+            for g in groups:
+                x = table.filter(col == g)[value].cast(pl.Float64).to_numpy()
+                p = x.mean() if x.size else np.nan
+                shares.append((p, np.sqrt(p * (1 - p) / x.size) if x.size else np.nan))
+            pos = np.arange(len(groups))
+            ax.bar(
+                pos,
+                [s[0] * 100 for s in shares],
+                0.7,
+                color=[colors[g] for g in groups],
+                yerr=[s[1] * 100 for s in shares],
+                ecolor="#333333",
+            )
+            long_labels = sum(len(g) for g in groups) > 48  # would overlap unrotated
+            ax.set_xticks(
+                pos,
+                groups,
+                rotation=15 if long_labels else 0,
+                ha="right" if long_labels else "center",
+            )
+            ax.set_ylabel(f"{label} (% of rows ± SE)")
+        else:
+            data = table.select(pl.col(value).cast(pl.Float64), col.alias("_g")).drop_nulls()
+            edges = np.histogram_bin_edges(data[value].to_numpy(), bins=bins)
+            for g in groups:
+                x = data.filter(pl.col("_g") == g)[value].to_numpy()
+                if x.size == 0:
+                    continue
+                weights = np.full(x.size, 100.0 / x.size)
+                ax.hist(
+                    x,
+                    bins=edges,
+                    weights=weights,
+                    histtype="step",
+                    color=colors[g],
+                    linewidth=1.5,
+                    label=f"{g} (median {np.median(x):.0f})",
+                )
+                ax.axvline(np.median(x), color=colors[g], linestyle=":", linewidth=1.0)
+            ax.set_xlabel(label)
+            ax.set_ylabel("Share of rows (%)")
+            ax.legend(frameon=False, loc="upper right")
+    return fig
+
+
+def metric_vs_rating(
+    table: pl.DataFrame,
+    metric: str,
+    rating: str,
+    *,
+    metric_label: str | None = None,
+    rating_label: str | None = None,
+    group: str = "condition",
+    conditions: Sequence[str] | None = None,
+    jitter: float = 0.15,
+) -> Figure:
+    """Scatter of an automatic metric (x) against a human rating (y), coloured by condition,
+    with Spearman's rho over all points in the title. Ratings are jittered by ± ``jitter``
+    (seeded; under half the rating's step) so that equal ratings do not hide each other."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    _need(table, [metric, rating, group], "metric vs rating")
+    data = table.select(
+        pl.col(metric).cast(pl.Float64),
+        pl.col(rating).cast(pl.Float64),
+        pl.col(group).cast(pl.String),
+    ).drop_nulls()
+    groups = _ordered(data[group].to_list(), conditions)
+    colors = condition_colors(groups)
+    rng = np.random.default_rng(0)
+    rho = stats.spearmanr(data[metric], data[rating]) if data.height > 2 else None
+    with style():
+        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
+        for g in groups:
+            part = data.filter(pl.col(group) == g)
+            noise = rng.uniform(-jitter, jitter, part.height)
+            ax.scatter(
+                part[metric],
+                part[rating] + noise,
+                s=9,
+                alpha=0.6,
+                color=colors[g],
+                label=g,
+                linewidths=0,
+            )
+        ax.set_xlabel(metric_label or metric)
+        ax.set_ylabel(rating_label or rating)
+        ax.grid(True, axis="both")
+        if rho is not None:
+            ax.set_title(
+                f"Spearman ρ = {rho.statistic:.2f} (p = {_p_text(rho.pvalue)}, n = {data.height})",
+                fontsize=9,
+            )
+        ax.legend(
+            frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            title="Condition",
+            markerscale=1.5,
+        )
+    return fig
+
+
+def _p_text(p: float) -> str:
+    from llm_distillation.reporting.sentences import format_p
+
+    return format_p(p, prefix=False)
+
+
+def figure_png(fig: Figure, dpi: int = 200) -> bytes:
+    """The figure as PNG bytes (for embedding in the report)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+__all__: list[Any] = [
+    "accuracy_by_condition",
+    "distribution_by_condition",
+    "figure_png",
+    "grouped_bars",
+    "metric_vs_rating",
+    "rating_items",
+    "training_curves",
+]

@@ -1,0 +1,262 @@
+"""Paired per-example comparisons of conditions on the same test examples (beyond the study).
+
+Input: per-example predictions of the evaluation pipeline, :data:`PREDICTION_COLUMNS`
+(``example_id, benchmark, student, condition, seed, correct``), one row per example, trained
+run (condition × seed) and benchmark/student. Conditions are compared within each
+(benchmark, student):
+
+- two conditions: McNemar's test on the discordant pairs (R's ``mcnemar.test``: chi-squared
+  with continuity correction; ``exact=True``: the binomial test);
+- several: Cochran's Q over all of them, then McNemar for every pair, Holm-corrected;
+- :func:`gee_correctness`: a logistic GEE of correctness on condition with the example as
+  cluster (exchangeable working correlation, robust standard errors), which uses every seed.
+
+Pairing unit (``pair_on``): ``"example"`` — per example, a condition counts as correct when the
+strict majority of its seeds is (one seed: that seed); ``"example_seed"`` — (example, seed)
+pairs, on the seeds every compared condition has.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from llm_distillation.reporting.tidy import result_table
+
+Row = dict[str, Any]
+PairOn = Literal["example", "example_seed"]
+
+PREDICTION_COLUMNS: dict[str, pl.DataType] = {
+    "example_id": pl.String(),
+    "benchmark": pl.String(),
+    "student": pl.String(),
+    "condition": pl.String(),
+    "seed": pl.Int64(),
+    "correct": pl.Boolean(),
+}
+
+
+def check_predictions(predictions: pl.DataFrame, source: str = "predictions") -> pl.DataFrame:
+    """The predictions table with :data:`PREDICTION_COLUMNS` cast; a clear error otherwise."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise ValueError(
+            f"{source}: missing columns {missing}; expected {list(PREDICTION_COLUMNS)}"
+        )
+    table = predictions.select(pl.col(c).cast(t) for c, t in PREDICTION_COLUMNS.items())
+    nulls = table.with_row_index("row").filter(pl.any_horizontal(pl.all().is_null()))
+    if nulls.height:
+        row = nulls.row(0, named=True)
+        field = next(c for c in PREDICTION_COLUMNS if row[c] is None)
+        raise ValueError(f"{source}: row {row['row'] + 1}, field {field!r}: missing value")
+    keys = ["benchmark", "student", "condition", "seed", "example_id"]
+    dup = table.filter(pl.struct(keys).is_duplicated())
+    if dup.height:
+        raise ValueError(
+            f"{source}: duplicate prediction for {dup.select(keys).row(0, named=True)}"
+        )
+    return table
+
+
+def correctness_matrix(
+    predictions: pl.DataFrame, conditions: Sequence[str], pair_on: PairOn = "example"
+) -> tuple[np.ndarray, list[str]]:
+    """(units × conditions bool matrix, unit labels) for one benchmark and student.
+
+    Only units present in every condition are kept (paired tests need complete pairs).
+    """
+    rows = predictions.filter(pl.col("condition").is_in(list(conditions)))
+    if pair_on == "example":
+        units = (
+            rows.group_by(["example_id", "condition"])
+            .agg((pl.col("correct").cast(pl.Float64).mean() > 0.5).alias("correct"))
+            .rename({"example_id": "unit"})
+        )
+    elif pair_on == "example_seed":
+        seeds = rows.group_by("condition").agg(pl.col("seed").unique())
+        common = set.intersection(*(set(s) for s in seeds["seed"].to_list()))
+        units = rows.filter(pl.col("seed").is_in(sorted(common))).select(
+            pl.concat_str("example_id", pl.lit("#"), pl.col("seed").cast(pl.String)).alias("unit"),
+            "condition",
+            "correct",
+        )
+    else:
+        raise ValueError(f"pair_on: {pair_on!r}; allowed: ['example', 'example_seed']")
+    wide = units.pivot(on="condition", index="unit", values="correct").drop_nulls()
+    wide = wide.sort("unit")
+    missing = [c for c in conditions if c not in wide.columns]
+    if missing:
+        raise ValueError(f"conditions {missing} have no predictions to pair")
+    return wide.select(list(conditions)).to_numpy().astype(bool), wide["unit"].to_list()
+
+
+def mcnemar(
+    a: Sequence[bool] | np.ndarray,
+    b: Sequence[bool] | np.ndarray,
+    exact: bool = False,
+    correction: bool = True,
+) -> Row:
+    """McNemar's test of paired correctness ``a`` vs ``b`` (R's ``mcnemar.test(correct=TRUE)``
+    by default). ``estimate`` = accuracy(b) - accuracy(a); ``effect_size`` = the discordant odds
+    ratio n(b right, a wrong) / n(a right, b wrong)."""
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mcnemar: {a.shape} and {b.shape} are not paired")
+    table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
+    only_a, only_b = int(table[0, 1]), int(table[1, 0])
+    row: Row = {
+        "test": "mcnemar_exact" if exact else "mcnemar",
+        "estimate": float(b.mean() - a.mean()) if a.size else None,
+        "effect_size": only_b / only_a if only_a else (float("inf") if only_b else None),
+        "effect_size_name": "discordant_odds_ratio",
+        "n": int(a.size),
+        "note": f"discordant: {only_a} only group1 right, {only_b} only group2 right",
+    }
+    if only_a + only_b == 0:
+        return {
+            **row,
+            "p": 1.0,
+            "statistic": 0.0 if not exact else None,
+            "note": row["note"] + "; no discordant pairs",
+        }
+    res = sm_mcnemar(table, exact=exact, correction=correction)
+    return {
+        **row,
+        "statistic": None if exact else float(res.statistic),
+        "statistic_name": None if exact else "chi2",
+        "df": None if exact else 1.0,
+        "p": float(res.pvalue),
+    }
+
+
+def cochran_q(matrix: np.ndarray) -> Row:
+    """Cochran's Q over the columns of a units × conditions 0/1 matrix (chi-squared, k-1 df)."""
+    from statsmodels.stats.contingency_tables import cochrans_q
+
+    x = np.asarray(matrix, dtype=int)
+    res = cochrans_q(x)
+    return {
+        "test": "cochran_q",
+        "statistic": float(res.statistic),
+        "statistic_name": "Q",
+        "df": float(res.df),
+        "p": float(res.pvalue),
+        "n": int(x.shape[0]),
+    }
+
+
+def paired_tests(
+    predictions: pl.DataFrame,
+    conditions: Sequence[str] | None = None,
+    pair_on: PairOn = "example",
+    p_adjust: str = "holm",
+    exact: bool = False,
+) -> pl.DataFrame:
+    """Per (benchmark, student): Cochran's Q (three or more conditions) and McNemar for every
+    pair of conditions, ``p_adjust`` (Holm) over the pairs of that benchmark and student.
+
+    ``conditions`` fixes the order (group1 before group2); default: sorted names.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    table = check_predictions(predictions)
+    rows: list[Row] = []
+    for (benchmark, student), part in table.group_by(["benchmark", "student"], maintain_order=True):
+        present = part["condition"].unique().to_list()
+        order = [c for c in conditions if c in present] if conditions else sorted(present)
+        subset = f"benchmark={benchmark}, student={student}, pair_on={pair_on}"
+        base = {"analysis": "paired", "variable": "correct", "subset": subset}
+        if len(order) < 2:
+            rows.append({**base, "test": "mcnemar", "note": "not possible: one condition"})
+            continue
+        matrix, _ = correctness_matrix(part, order, pair_on)
+        if len(order) > 2:
+            rows.append({**base, **cochran_q(matrix), "groups": " | ".join(order)})
+        pairs = []
+        for i, j in itertools.combinations(range(len(order)), 2):
+            res = mcnemar(matrix[:, i], matrix[:, j], exact=exact)
+            pairs.append(
+                {
+                    **base,
+                    **res,
+                    "groups": f"{order[j]} vs {order[i]}",
+                    "group1": order[i],
+                    "group2": order[j],
+                }
+            )
+        adjusted = multipletests([p["p"] for p in pairs], method=p_adjust)[1]
+        for pair, p_adj in zip(pairs, adjusted, strict=True):
+            pair.update(p_adjusted=float(p_adj), p_adjust_method=p_adjust)
+        rows += pairs
+    return result_table(rows)
+
+
+def gee_correctness(
+    predictions: pl.DataFrame,
+    conditions: Sequence[str] | None = None,
+    correlation: Literal["exchangeable", "independence"] = "exchangeable",
+) -> pl.DataFrame:
+    """Per (benchmark, student): logistic GEE ``correct ~ condition`` (treatment coding, the
+    first of ``conditions`` as reference), clusters = examples, every seed a repeated
+    measurement of its example; robust (sandwich) standard errors. One row per coefficient:
+    ``estimate`` = log odds ratio against the reference, ``effect_size`` = odds ratio."""
+    import statsmodels.api as sm
+
+    table = check_predictions(predictions)
+    rows: list[Row] = []
+    for (benchmark, student), part in table.group_by(["benchmark", "student"], maintain_order=True):
+        present = part["condition"].unique().to_list()
+        order = [c for c in conditions if c in present] if conditions else sorted(present)
+        subset = f"benchmark={benchmark}, student={student}"
+        base = {"analysis": "paired", "test": "gee_logit", "variable": "correct", "subset": subset}
+        if len(order) < 2:
+            rows.append({**base, "note": "not possible: one condition"})
+            continue
+        used = part.filter(pl.col("condition").is_in(order)).sort(
+            ["example_id", "condition", "seed"]
+        )
+        y = used["correct"].cast(pl.Float64).to_numpy()
+        cond = used["condition"].to_numpy()
+        x = np.column_stack([np.ones(len(y))] + [(cond == c).astype(float) for c in order[1:]])
+        groups = used["example_id"].to_numpy()
+        cov = (
+            sm.cov_struct.Exchangeable()
+            if correlation == "exchangeable"
+            else sm.cov_struct.Independence()
+        )
+        fit = sm.GEE(y, x, groups=groups, family=sm.families.Binomial(), cov_struct=cov).fit()
+        seeds = used.group_by("condition").agg(pl.col("seed").n_unique())["seed"].max()
+        note = (
+            f"clusters={used['example_id'].n_unique()}, up to {seeds} seeds per condition, "
+            f"{correlation} working correlation"
+        )
+        ci = fit.conf_int()
+        for i, name in enumerate(["(Intercept)", *order[1:]]):
+            rows.append(
+                {
+                    **base,
+                    "term": name if i == 0 else f"condition{name}",
+                    "groups": None if i == 0 else f"{name} vs {order[0]}",
+                    "group1": None if i == 0 else order[0],
+                    "group2": None if i == 0 else name,
+                    "statistic": float(fit.tvalues[i]),
+                    "statistic_name": "z",
+                    "p": float(fit.pvalues[i]),
+                    "estimate": float(fit.params[i]),
+                    "std_error": float(fit.bse[i]),
+                    "conf_low": float(ci[i, 0]),
+                    "conf_high": float(ci[i, 1]),
+                    "effect_size": float(np.exp(fit.params[i])),
+                    "effect_size_name": "odds_ratio" if i else "odds",
+                    "n": len(y),
+                    "note": note,
+                }
+            )
+    return result_table(rows)

@@ -1,0 +1,89 @@
+"""One look for every figure of ``reporting``: Okabe-Ito colours, readable sizes.
+
+Figures are sized for a paper column (:data:`SINGLE_COLUMN` inches wide) or the full text width
+(:data:`DOUBLE_COLUMN`), with fonts that stay readable at that size and saved at 200 dpi (sharp
+on a screen). Conditions keep one colour everywhere (:func:`condition_colors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+OKABE_ITO: tuple[str, ...] = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#F0E442",  # yellow (low contrast on white: last)
+    "#000000",  # black
+)
+"""Okabe & Ito (2008), the colour-blind-safe qualitative palette."""
+
+STUDY_CONDITION_COLORS: dict[str, str] = {
+    "CF:Unrevised": "#E69F00",
+    "MT:Unrevised": "#56B4E9",
+    "MT+CF:Unrevised": "#009E73",
+    "MT+CF:Revised": "#0072B2",
+}
+
+SINGLE_COLUMN = 3.5
+DOUBLE_COLUMN = 7.0
+DPI = 200
+
+RC_PARAMS: dict[str, Any] = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#DDDDDD",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "savefig.bbox": "tight",
+    "lines.linewidth": 1.4,
+    "errorbar.capsize": 2.5,
+}
+
+
+def condition_colors(conditions: Sequence[str]) -> dict[str, str]:
+    """A colour per condition: the study's four keep theirs; others take the free Okabe-Ito
+    colours in order (vermillion, reddish purple, black, then yellow), then repeat."""
+    free = [c for c in OKABE_ITO if c not in STUDY_CONDITION_COLORS.values()]
+    free = [c for c in free if c != "#F0E442"] + ["#F0E442"]  # yellow is faint on white: last
+    out: dict[str, str] = {}
+    n_free = 0
+    for cond in conditions:
+        if cond in STUDY_CONDITION_COLORS:
+            out[cond] = STUDY_CONDITION_COLORS[cond]
+        else:
+            out[cond] = free[n_free % len(free)]
+            n_free += 1
+    return out
+
+
+SPLIT_COLORS: dict[str, str] = {"train": "#000000", "dev": "#D55E00", "test": "#CC79A7"}
+"""Colours of data splits in training curves (none of them a study condition's colour)."""
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """matplotlib (Agg backend) with :data:`RC_PARAMS`, for the duration of one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(RC_PARAMS):
+        yield

@@ -1,0 +1,166 @@
+"""The reporting pipeline through a KedroSession on a temporary data folder (the study's own
+results data), and the evaluation analysis on hand-made evaluation outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from llm_distillation.reporting.performance import CONDITIONS
+from llm_distillation.reporting.tidy import RESULT_SCHEMA
+from tests.kedro_session import run_pipelines
+
+OUT = Path("08_reporting") / "reporting"
+
+
+def _latest(path: Path) -> Path:
+    versions = sorted(p.name for p in path.iterdir())
+    return path / versions[-1] / path.name
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    root = tmp_path_factory.mktemp("reporting_run")
+    run_pipelines(
+        ["reporting"],
+        root,
+        params={
+            "shared_data_dir": str(shared_data),
+            "reporting": {"study": {"permutations": 100}},
+        },
+    )
+    return root
+
+
+def test_tables_are_versioned_full_precision(run_dir: Path) -> None:
+    tests = pl.read_parquet(_latest(run_dir / OUT / "study" / "performance_tests.parquet"))
+    assert dict(tests.schema) == RESULT_SCHEMA
+    anova = tests.filter((pl.col("test") == "anova_type2") & (pl.col("term") == "condition"))
+    assert anova["statistic"][0] == pytest.approx(124.228591308, rel=1e-9)  # R, not rounded
+    ratings = pl.read_parquet(_latest(run_dir / OUT / "study" / "ratings_tests.parquet"))
+    npmv = ratings.filter(pl.col("test") == "nonparametric_manova")
+    assert npmv["note"][0] == "100 permutations, seed 0"  # the runtime parameter reached it
+    for name in (
+        "performance_summary",
+        "performance_outliers",
+        "ratings_summary",
+        "ratings_outliers",
+        "ratings_relative_effects",
+    ):
+        assert _latest(run_dir / OUT / "study" / f"{name}.parquet").is_file()
+
+
+def test_figures_and_report(run_dir: Path) -> None:
+    for name in ("accuracy_by_condition", "rating_items", "rationale_length", "length_vs_quality"):
+        png = _latest(run_dir / OUT / "study" / f"{name}.png")
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    html = _latest(run_dir / OUT / "study" / "report.html").read_text()
+    md = _latest(run_dir / OUT / "study" / "report.md").read_text()
+    for text in (html, md):
+        for condition in CONDITIONS:
+            assert condition in text
+        assert (
+            "MT:Unrevised beats CF:Unrevised by 12.7 points at 220M (Tukey HSD, p &lt; 0.001)"
+            in text.replace("p < 0.001", "p &lt; 0.001")
+        )
+        assert "paper_results/experiment.csv" in text  # the file the catalog read (the hook)
+        assert "unversioned" in text
+    assert html.count("data:image/png;base64,") == 4
+
+
+def test_bad_parameter_is_named(tmp_path: Path, shared_data: Path) -> None:
+    with pytest.raises(ValueError, match=r"reporting\.study\.dunn_p_adjust"):
+        run_pipelines(
+            ["reporting"],
+            tmp_path,
+            params={
+                "shared_data_dir": str(shared_data),
+                "reporting": {"study": {"dunn_p_adjust": "bonferoni"}},
+            },
+        )
+
+
+def _evaluation_inputs(seeds: int) -> dict[str, pl.DataFrame]:
+    conditions = {"standard": 0.5, "mt": 0.7}
+    predictions = pl.DataFrame(
+        [
+            {
+                "example_id": f"e{i}",
+                "benchmark": "cqa",
+                "student": "small",
+                "condition": c,
+                "seed": s,
+                "correct": (i * 7 + s) % 10 < acc * 10,
+            }
+            for c, acc in conditions.items()
+            for s in range(seeds)
+            for i in range(40)
+        ]
+    )
+    accuracy = predictions.group_by(["benchmark", "student", "condition", "seed"]).agg(
+        pl.col("correct").mean().alias("accuracy")
+    )
+    metrics = pl.DataFrame(
+        [
+            {
+                "example_id": f"e{i}",
+                "condition": c,
+                "seed": 0,
+                "metric": "length",
+                "value": float(100 + i + (50 if c == "mt" else 0)),
+            }
+            for c in conditions
+            for i in range(40)
+        ]
+    )
+    return {"acc": accuracy, "pred": predictions, "met": metrics}
+
+
+def _kept_dataset() -> type:
+    from kedro.io import MemoryDataset
+
+    class Kept(MemoryDataset):
+        """A MemoryDataset that the runner cannot release (the test reads every output)."""
+
+        def _release(self) -> None:
+            pass
+
+    return Kept
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_evaluation_analysis_pipeline(seeds: int) -> None:
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from llm_distillation.pipelines.reporting import create_evaluation_pipeline
+
+    _Kept = _kept_dataset()
+    pipeline = create_evaluation_pipeline(accuracy="acc", predictions="pred", metrics="met")
+    catalog = DataCatalog(
+        {
+            **{k: MemoryDataset(v) for k, v in _evaluation_inputs(seeds).items()},
+            "params:reporting": MemoryDataset(
+                {"evaluation": {"conditions": ["standard", "mt"], "students": {"small": "S"}}}
+            ),
+            "reporting_input_versions": MemoryDataset({}),  # no hooks here: "not recorded"
+            **{n: _Kept() for n in pipeline.all_outputs()},
+        }
+    )
+    SequentialRunner().run(pipeline, catalog)
+    acc_tests = catalog["evaluation_accuracy_tests"].load()
+    not_run = acc_tests.filter(pl.col("note").str.starts_with("not possible"))
+    assert (not_run.height > 0) == (seeds == 1)
+    paired = catalog["evaluation_paired_tests"].load()
+    assert set(paired["test"]) == {"mcnemar", "gee_logit"}
+    assert paired.filter(pl.col("test") == "mcnemar")["groups"][0] == "mt vs standard"
+    metric_tests = catalog["evaluation_metric_tests"].load()
+    kw = metric_tests.filter(pl.col("test") == "kruskal_wallis")
+    assert kw["p"][0] < 1e-6
+    html = catalog["evaluation_report_html"].load()
+    assert "mt vs standard" in html
+    if seeds == 1:
+        assert "was not possible" in html
+    assert "not recorded" in html

@@ -1,0 +1,148 @@
+"""Paired per-example tests and the GEE, on hand-made data with known answers.
+
+Reference values: R 4.2.2 (``mcnemar.test``, Cochran's Q by its formula, ``p.adjust``, ``glm``),
+see the comments at each constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llm_distillation.reporting.paired import (
+    check_predictions,
+    cochran_q,
+    correctness_matrix,
+    gee_correctness,
+    mcnemar,
+    paired_tests,
+)
+
+# 12 examples x 3 conditions (columns A, B, C)
+X = np.array(
+    [
+        [1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1],
+        [1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1],
+        [0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0],
+    ]
+).T
+CONDITIONS = ["A", "B", "C"]
+
+
+def _predictions(matrix: np.ndarray, seeds: int = 1) -> pl.DataFrame:
+    rows = []
+    for seed in range(seeds):
+        for i in range(matrix.shape[0]):
+            for j, cond in enumerate(CONDITIONS):
+                rows.append(
+                    {
+                        "example_id": f"ex{i:02d}",
+                        "benchmark": "cqa",
+                        "student": "s",
+                        "condition": cond,
+                        "seed": seed,
+                        "correct": bool(matrix[i, j]),
+                    }
+                )
+    return pl.DataFrame(rows)
+
+
+def _pairs(a_right_b_right: int, a_only: int, b_only: int, neither: int) -> tuple:
+    a = [True] * a_right_b_right + [True] * a_only + [False] * b_only + [False] * neither
+    b = [True] * a_right_b_right + [False] * a_only + [True] * b_only + [False] * neither
+    return np.array(a), np.array(b)
+
+
+def test_mcnemar_matches_r() -> None:
+    # R: mcnemar.test(matrix(c(794, 86, 150, 570), nrow = 2)) -> 16.8177966102, 4.11456228135e-05
+    a, b = _pairs(794, 150, 86, 570)
+    res = mcnemar(a, b)
+    assert res["statistic"] == pytest.approx(16.8177966102, rel=1e-9)
+    assert res["p"] == pytest.approx(4.11456228135e-05, rel=1e-9)
+    assert res["estimate"] == pytest.approx((794 + 86 - 794 - 150) / 1600)
+    # R: mcnemar.test(matrix(c(10, 3, 12, 9), nrow = 2)) -> 4.2666666666667, 0.0388671038124
+    a, b = _pairs(10, 12, 3, 9)
+    res = mcnemar(a, b)
+    assert res["statistic"] == pytest.approx(4.2666666666667, rel=1e-9)
+    assert res["p"] == pytest.approx(0.0388671038124, rel=1e-9)
+    assert res["effect_size"] == pytest.approx(3 / 12)
+
+
+def test_mcnemar_exact_and_no_discordance() -> None:
+    a, b = _pairs(5, 0, 6, 1)
+    assert mcnemar(a, b, exact=True)["p"] == pytest.approx(2 * 0.5**6)  # binomial, two-sided
+    same = mcnemar(np.array([True, False]), np.array([True, False]))
+    assert same["p"] == 1.0
+
+
+def test_cochran_q_matches_formula() -> None:
+    # R: Q = (k-1)(k sum(C_j^2) - N^2) / (k N - sum(R_i^2)) -> 10.57142857142857, 0.00506341417176
+    res = cochran_q(X)
+    assert res["statistic"] == pytest.approx(10.57142857142857, rel=1e-9)
+    assert res["p"] == pytest.approx(0.00506341417176, rel=1e-9)
+    assert res["df"] == 2
+
+
+def test_paired_tests_holm_over_pairs() -> None:
+    table = paired_tests(_predictions(X), CONDITIONS)
+    q = table.filter(pl.col("test") == "cochran_q")
+    assert q.height == 1
+    pairs = table.filter(pl.col("test") == "mcnemar")
+    assert pairs["groups"].to_list() == ["B vs A", "C vs A", "C vs B"]
+    raw = pairs["p"].to_numpy()
+    order = np.argsort(raw)
+    m = len(raw)
+    holm = np.maximum.accumulate(np.minimum(1, raw[order] * (m - np.arange(m))))
+    expected = np.empty(m)
+    expected[order] = holm
+    assert pairs["p_adjusted"].to_numpy() == pytest.approx(expected)
+    assert (pairs["p_adjust_method"] == "holm").all()
+    # each pair equals the two-condition test on its columns
+    direct = mcnemar(X[:, 0].astype(bool), X[:, 2].astype(bool))
+    assert pairs.filter(pl.col("groups") == "C vs A")["p"][0] == pytest.approx(direct["p"])
+
+
+def test_majority_and_seed_pairing() -> None:
+    preds = _predictions(X, seeds=3)
+    # flip one seed of example 0 / condition A: the majority stays "right"
+    preds = preds.with_columns(
+        pl.when(
+            (pl.col("example_id") == "ex00") & (pl.col("condition") == "A") & (pl.col("seed") == 1)
+        )
+        .then(False)
+        .otherwise(pl.col("correct"))
+        .alias("correct")
+    )
+    matrix, units = correctness_matrix(preds, CONDITIONS, "example")
+    assert matrix.shape == (12, 3)
+    assert (matrix == X.astype(bool)).all()
+    matrix, units = correctness_matrix(preds, CONDITIONS, "example_seed")
+    assert matrix.shape == (36, 3)
+    assert "ex00#1" in units
+
+
+def test_bad_predictions_are_named() -> None:
+    with pytest.raises(ValueError, match="missing columns \\['correct'\\]"):
+        check_predictions(_predictions(X).drop("correct"))
+    dup = pl.concat([_predictions(X), _predictions(X).head(1)])
+    with pytest.raises(ValueError, match="duplicate prediction"):
+        check_predictions(dup)
+
+
+def test_gee_independence_equals_logistic_regression() -> None:
+    # R: glm(y ~ cond, binomial) on the long matrix -> 1.09861228867 -1.43508452529 -2.70805020110
+    table = gee_correctness(_predictions(X), CONDITIONS, correlation="independence")
+    assert table["estimate"].to_list() == pytest.approx(
+        [1.09861228867, -1.43508452529, -2.70805020110], rel=1e-8
+    )
+    assert table["term"].to_list() == ["(Intercept)", "conditionB", "conditionC"]
+
+
+def test_gee_exchangeable_uses_every_seed() -> None:
+    table = gee_correctness(_predictions(X, seeds=2), CONDITIONS)
+    # balanced complete clusters: the point estimates are the marginal log odds ratios
+    assert table["estimate"][1] == pytest.approx(np.log((5 / 7) / (9 / 3)), rel=1e-6)
+    assert table["n"][0] == 72
+    assert (table["p"].drop_nulls() < 1).all()
+    assert "up to 2 seeds" in table["note"][0]

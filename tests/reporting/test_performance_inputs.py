@@ -1,0 +1,72 @@
+"""Performance analysis on this project's accuracy table, and input errors."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from llm_distillation.reporting.performance import (
+    analyse_performance,
+    from_accuracy_table,
+    prepare_experiment,
+)
+
+
+def _accuracy(seeds: int) -> pl.DataFrame:
+    base = {"mt": 0.64, "cf": 0.52, "std": 0.58}
+    return pl.DataFrame(
+        [
+            {
+                "benchmark": "cqa",
+                "student": student,
+                "condition": cond,
+                "seed": seed,
+                "accuracy": acc + 0.01 * seed + (0.1 if student == "large" else 0.0),
+            }
+            for student in ("small", "large")
+            for cond, acc in base.items()
+            for seed in range(seeds)
+        ]
+    )
+
+
+def test_one_seed_reports_not_possible() -> None:
+    data = from_accuracy_table(_accuracy(1), "cqa", {"small": "220M", "large": "770M"})
+    out = analyse_performance(data, conditions=None)
+    tests = out["tests"]
+    not_run = tests.filter(pl.col("note").str.starts_with("not possible"))
+    assert set(not_run["test"]) == {"levene", "anova_type2", "tukey_hsd"}
+    assert "fewer than 2 runs" in not_run["note"][0]
+    assert out["summary"]["n"].to_list() == [1] * 12
+
+
+def test_several_seeds_run_the_study_tests() -> None:
+    data = from_accuracy_table(
+        _accuracy(4), "cqa", {"small": "220M", "large": "770M"}, conditions=["cf", "mt", "std"]
+    )
+    assert data["accuracy"].max() == pytest.approx(77.0)
+    out = analyse_performance(data, conditions=["cf", "mt", "std"])
+    tukey = out["tests"].filter(pl.col("test") == "tukey_hsd")
+    assert tukey.height == 6
+    first = tukey.row(0, named=True)
+    assert (first["group1"], first["group2"], first["subset"]) == ("cf", "mt", "size=220M")
+    assert first["estimate"] == pytest.approx(12.0)
+
+
+def test_bad_inputs_name_row_and_field() -> None:
+    bad = _accuracy(1).with_columns(pl.lit(64.0).alias("accuracy"))
+    with pytest.raises(ValueError, match=r"row 1, field 'accuracy': 64\.0 is not a fraction"):
+        from_accuracy_table(bad, "cqa")
+    raw = pl.DataFrame(
+        {
+            "run": [0],
+            "test accuracy": [0.5],
+            "target_rationale": ["few-shot-positive-rationale"],
+            "model_size": ["220M"],
+            "training_mode": ["distill"],
+        }
+    )
+    with pytest.raises(ValueError, match="row 1, field 'training_mode': unknown value 'distill'"):
+        prepare_experiment(raw)
+    with pytest.raises(ValueError, match="missing columns \\['run'\\]"):
+        prepare_experiment(raw.drop("run"))
