@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -77,12 +78,10 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
             for job in jobs:  # secrets reach the backend only, never a manifest
                 if hasattr(job, "secrets"):
                     job.secrets = self._credentials
-        run_jobs(
-            self._store,
-            jobs,
-            tasks=self._writes,
-            description=description,
-        )
+        # the jobs' backends (ShardJobs) live until this save ends: no model outlives it
+        scope = data if isinstance(data, AbstractContextManager) else nullcontext()
+        with scope:
+            run_jobs(self._store, jobs, tasks=self._writes, description=description)
 
     def _exists(self) -> bool:
         return bool(self._store.complete_shards(self._tasks))
