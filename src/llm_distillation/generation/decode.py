@@ -2,9 +2,10 @@
 with one seeded generator per row), end rows at EOS or at their own stop strings, let finished
 rows leave the batch, and ask the model family for the next logits.
 
-A family supplies a :class:`Stepper`: it owns the batch's tensors and cache, and its
-``step(tokens, keep)`` feeds one token per active row (after keeping only the rows ``keep``,
-when some finished) and returns the next logits ``(rows, vocab)``.
+A model family (:class:`ModelFamily`) prefills a batch and hands back a :class:`Stepper`, which
+owns the batch's tensors and cache: its ``step(tokens, keep)`` feeds one token per active row
+(after keeping only the rows ``keep``, when some finished) and returns the next logits
+``(rows, vocab)``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,19 @@ class Stepper(Protocol):
     def step(self, tokens: Sequence[int], keep: Sequence[int] | None) -> torch.Tensor:
         """Feed ``tokens`` (one per active row), first keeping only the active rows ``keep``
         (positions among the active rows) when given; return the next logits."""
+        ...
+
+
+class ModelFamily(Protocol):
+    """What the engine needs of a model family (``decoder_only``, ``encoder_decoder``)."""
+
+    device: Any
+    prefix_cache: Any  # a ``cache.PrefixCache``, or ``None`` when prefixes are not shared
+
+    def start(
+        self, batch: Sequence[PreparedRequest], max_new_tokens: int
+    ) -> tuple[torch.Tensor, Stepper]:
+        """Prefill ``batch``: the logits of each row's first new token, and its stepper."""
         ...
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from llm_distillation.generation.decode import KNOWN_EXTRA, Row, decode, seed_rows
+from llm_distillation.generation.decode import KNOWN_EXTRA, ModelFamily, Row, decode, seed_rows
 from llm_distillation.generation.plan import PreparedRequest, RequestPlanner
 from llm_distillation.generation.types import (
     PROMPT_OVERFLOW_MODES,
@@ -125,6 +125,25 @@ class GenerationEngine:
         source: dict[str, Any] | None = None,
     ) -> None:
         check_settings(batch_size, prompt_overflow, max_context)
+        window = max_context or _context_window(model, tokenizer)
+        if window is None:
+            raise ValueError(
+                f"cannot tell the context window of {type(model).__name__}; pass max_context"
+            )
+        self.max_context = window
+        self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+        self.eos_ids = _eos_ids(model, tokenizer)
+        self._family: ModelFamily | None = _family(
+            model, tokenizer, self.eos_ids, prefix_cache=prefix_cache, compile=compile
+        )
+        self.device = str(self._family.device)
+        self._planner: RequestPlanner | None = RequestPlanner(
+            tokenizer,
+            max_context=self.max_context,
+            prompt_overflow=prompt_overflow,
+            share_prefixes=self._family.prefix_cache is not None,
+            reserve_new_tokens=not self.is_encoder_decoder,
+        )
         self._model = model
         self._tokenizer = tokenizer
         self._owns_model = owns_model
@@ -135,41 +154,6 @@ class GenerationEngine:
         self.progress = progress
         self.source = dict(source or {})
         model.eval()
-        self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-        window = max_context or _context_window(model, tokenizer)
-        if window is None:
-            raise ValueError(
-                f"cannot tell the context window of {type(model).__name__}; pass max_context"
-            )
-        self.max_context = window
-        self.eos_ids = _eos_ids(model, tokenizer)
-        pad = tokenizer.pad_token_id
-        if pad is None:
-            pad = min(self.eos_ids) if self.eos_ids else 0
-        if self.is_encoder_decoder:
-            from llm_distillation.generation.encoder_decoder import EncoderDecoderModel
-
-            start = model.config.decoder_start_token_id
-            if start is None:
-                start = getattr(model.generation_config, "decoder_start_token_id", None)
-            if start is None:
-                raise ValueError(f"{type(model).__name__} has no decoder_start_token_id")
-            self._family: Any = EncoderDecoderModel(
-                model, pad_id=int(pad), decoder_start_id=int(start)
-            )
-        else:
-            from llm_distillation.generation.decoder_only import DecoderOnlyModel
-
-            self._family = DecoderOnlyModel(
-                model, pad_id=int(pad), prefix_cache=prefix_cache, compile=compile
-            )
-        self._planner = RequestPlanner(
-            tokenizer,
-            max_context=self.max_context,
-            prompt_overflow=prompt_overflow,
-            share_prefixes=self._family.prefix_cache is not None,
-            reserve_new_tokens=not self.is_encoder_decoder,
-        )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -271,10 +255,6 @@ class GenerationEngine:
     def tokenizer(self) -> Any:
         self._check_open()
         return self._tokenizer
-
-    @property
-    def device(self) -> str:
-        return str(self._family.device)
 
     def close(self) -> None:
         """Release the model (a loaded one is freed, GPU memory included; a caller's model gets
@@ -419,6 +399,28 @@ class GenerationEngine:
             yield bar
         finally:
             bar.close()
+
+
+def _family(
+    model: Any, tokenizer: Any, eos_ids: frozenset[int], *, prefix_cache: bool, compile: bool
+) -> ModelFamily:
+    """The prefill/decode implementation of ``model``'s family (``config.is_encoder_decoder``).
+    Padding uses the tokenizer's pad token, else the smallest EOS id."""
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = min(eos_ids) if eos_ids else 0
+    if not getattr(model.config, "is_encoder_decoder", False):
+        from llm_distillation.generation.decoder_only import DecoderOnlyModel
+
+        return DecoderOnlyModel(model, pad_id=int(pad), prefix_cache=prefix_cache, compile=compile)
+    from llm_distillation.generation.encoder_decoder import EncoderDecoderModel
+
+    start = model.config.decoder_start_token_id
+    if start is None:
+        start = getattr(model.generation_config, "decoder_start_token_id", None)
+    if start is None:
+        raise ValueError(f"{type(model).__name__} has no decoder_start_token_id")
+    return EncoderDecoderModel(model, pad_id=int(pad), decoder_start_id=int(start))
 
 
 def _built_or_restored(threads: contextlib.ExitStack, cls: type, *args: Any, **kwargs: Any) -> Any:
