@@ -12,7 +12,6 @@ Rows without a shared prefix form batches with ``P = 0``: ordinary left padding.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +39,6 @@ class DecoderOnlyModel:
         self.device = model.device
         self.pad_id = pad_id
         self.prefix_cache = PrefixCache(self._prefix_states) if prefix_cache else None
-        params = inspect.signature(model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         self._step_forward: Callable[..., Any] = model.forward
         if compile:
             import torch
@@ -51,7 +48,7 @@ class DecoderOnlyModel:
     def forward(self, *, step: bool = False, cache: Any, **inputs: Any) -> torch.Tensor:
         """Last-position logits ``(rows, vocab)``; ``step``: a one-token decode step."""
         call = self._step_forward if step else self.model
-        out = call(**inputs, **{self._cache_kwarg: cache}, use_cache=True, logits_to_keep=1)
+        out = call(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1, :]
 
     def _prefix_states(self, key: tuple[int, ...]) -> PrefixStates:

@@ -5,7 +5,7 @@ A :class:`GenerationJob` is cheap to create (it only renders its manifest); its
 them in chunks (updating the progress bar), post-processes the texts and returns rows of
 ``TEACHER_OUTPUT_SCHEMA``. The jobs of one node share a :class:`BackendCache`: a backend is
 created by the first shard that needs it (never when every shard is complete) and closed when
-the save of those jobs ends (``ShardJobs`` is the context manager the dataset's save opens).
+the save of those jobs ends (``run_jobs`` computes them inside their ``ShardJobs`` context).
 """
 
 from __future__ import annotations
