@@ -15,7 +15,9 @@ PROMPT_OVERFLOW_MODES: Final = ("reject", "truncate_demos", "keep_start")
 - ``truncate_demos``: keep the end of the prompt, dropping tokens from the left just after a
   leading system message (the few-shot demos of a teacher chat go first);
 - ``keep_start``: keep the start of the prompt (a student's view tag such as ``[predict]``),
-  dropping tokens from the end; special tokens the tokenizer appends (T5's ``</s>``) are kept.
+  dropping tokens from the end; special tokens the tokenizer appends to plain text (T5's
+  ``</s>``) are kept. Meant for plain-text prompts: on a chat it also drops the end of the
+  rendered chat (its generation prompt).
 
 Truncated rows carry ``prompt_truncated=True``; nothing raises.
 """
