@@ -7,9 +7,10 @@ then one real CommonsenseQA question with "The answer is {gold}.": about 360 tok
 default three demos), greedy, float32, and reports generated tokens per second of
 
 (a) plain ``model.generate`` on one prompt at a time (no padding, no batching), and
-(b) :class:`TransformersBackend` (batches of ``--batch-size``, shared-prefix KV cache),
+(b) the generation engine (:class:`~llm_distillation.generation.GenerationEngine`, which the
+    ``transformers`` teacher backend runs: batches of ``--batch-size``, shared-prefix KV cache),
 
-and their ratio, in one run. ``--also-uncached`` adds (c), the backend batched without the
+and their ratio, in one run. ``--also-uncached`` adds (c), the engine batched without the
 prefix cache. No stop strings are used, so every variant decodes the same greedy tokens (up to
 EOS or ``--new-tokens``); the script checks how many outputs agree between (a) and (b).
 
@@ -111,7 +112,7 @@ def load_cqa(path: Path, n: int, seed: int) -> list[dict[str, Any]]:
 
 def build_requests(rows: list[dict[str, Any]], n_demos: int) -> list[Any]:
     """One rationale request per CQA row, all with the same few-shot prefix."""
-    from llm_distillation.teacher.backends.base import GenerationRequest
+    from llm_distillation.generation import GenerationRequest
 
     prefix = prefix_messages(n_demos)
     return [
@@ -184,26 +185,18 @@ def _figures(
 def batched(
     model_dir: Path, requests: list[Any], new_tokens: int, batch_size: int, prefix_cache: bool
 ) -> dict[str, Any]:
-    """(b)/(c): :class:`TransformersBackend`. Returns texts, token counts and timing."""
-    from llm_distillation.teacher.backends.base import DecodingConfig
-    from llm_distillation.teacher.backends.transformers_backend import TransformersBackend
+    """(b)/(c): the generation engine. Returns texts, token counts and timing."""
+    from llm_distillation.generation import DecodingConfig, GenerationEngine
 
-    backend = TransformersBackend(
-        str(model_dir),
-        device="cpu",
-        dtype="float32",
-        batch_size=batch_size,
-        prefix_cache=prefix_cache,
-        progress=False,
-    )
-    decoding = DecodingConfig(max_new_tokens=new_tokens)
-    backend.generate(requests[:1], DecodingConfig(max_new_tokens=2))  # load + warm-up
-    backend.clear_prefix_cache()  # the timed run pays for its own prefix prefill
-    started, cpu_started = time.perf_counter(), time.process_time()
-    results = backend.generate(requests, decoding)
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu_started
-    backend.close()
+    with GenerationEngine.from_pretrained(
+        model_dir, device="cpu", dtype="float32", batch_size=batch_size, prefix_cache=prefix_cache
+    ) as engine:
+        engine.generate(requests[:1], DecodingConfig(max_new_tokens=2))  # warm-up
+        engine.clear_prefix_cache()  # the timed run pays for its own prefix prefill
+        started, cpu_started = time.perf_counter(), time.process_time()
+        results = engine.generate(requests, DecodingConfig(max_new_tokens=new_tokens))
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     return _figures(
         [r.text for r in results],
         sum(r.generated_tokens for r in results),
@@ -296,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     labels = {
         "one_at_a_time": "(a) model.generate, one at a time",
-        "backend": f"(b) backend, batch {args.batch_size} + prefix",
-        "backend_no_prefix_cache": f"(c) backend, batch {args.batch_size}, no prefix",
+        "backend": f"(b) engine, batch {args.batch_size} + prefix",
+        "backend_no_prefix_cache": f"(c) engine, batch {args.batch_size}, no prefix",
     }
     for name, fig in figures.items():
         fig["ratio"] = fig["tokens_per_s"] / base

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends import create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.openai_backend import (
     OpenAICompatibleBackend,
     _retry_after,
@@ -99,7 +99,7 @@ def test_length_finish_reason_and_missing_usage() -> None:
     assert short.finish_reason == "length"
     assert short.text == " ".join(canned_answer(prompt_of("long one")).split()[:2])
     assert short.generated_tokens == 2
-    assert (no_usage.prompt_tokens, no_usage.generated_tokens) == (-1, -1)
+    assert (no_usage.prompt_tokens, no_usage.generated_tokens) == (None, None)  # unknown
     assert no_usage.finish_reason == "length"
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends import create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.vllm_backend import (
     MISSING_VLLM,
     VLLMBackend,
@@ -118,7 +118,7 @@ def test_map_outputs_abort_and_unknown_prompt_length() -> None:
         RequestOutput([1], [CompletionOutput("partial", [4], "abort")]),
     ]
     done, aborted = map_outputs(REQUESTS, outputs)
-    assert done.prompt_tokens == -1 and done.finish_reason == "stop"
+    assert done.prompt_tokens is None and done.finish_reason == "stop"  # unknown
     assert aborted.finish_reason == "error" and "abort" in (aborted.error or "")
     assert aborted.text == "partial"
 

@@ -1,6 +1,6 @@
 """The long format of teacher outputs: one row per (example, task, option).
 
-Every backend (generated or replayed) writes shards of this schema; ``consolidation`` pivots
+Every backend writes shards of this schema (and the study import produces it); ``consolidation`` pivots
 them into the study's wide layout. See ``docs/schema.md``.
 """
 
@@ -34,7 +34,7 @@ TEACHER_OUTPUT_SCHEMA: Final = pl.Schema(
         "raw_text": pl.String,  # exactly what the backend returned
         "prompt_tokens": pl.Int64,
         "generated_tokens": pl.Int64,
-        "finish_reason": pl.String,  # "stop" | "length" | "error" | "replay"
+        "finish_reason": pl.String,  # "stop" | "length" | "error" | null (unknown: imported)
         "is_empty": pl.Boolean,  # text empty after post-processing (kept, never replaced)
         "prompt_truncated": pl.Boolean,  # prompt was cut to fit the context window
         "critique_request": pl.String,  # critique/revision only: the request drawn (else null)

@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -368,6 +368,16 @@ def _job_run_info(job: ShardJob) -> dict[str, Any]:
     return dict(info()) if callable(info) else {}
 
 
+def _lending(jobs: Any, secrets: Mapping[str, Any] | None) -> contextlib.AbstractContextManager:
+    """The context the jobs compute in: their own (``ShardJobs`` lends its backends, with
+    ``secrets``, and closes them at the end), or none."""
+    if hasattr(jobs, "open"):
+        return jobs.open(secrets)
+    if isinstance(jobs, contextlib.AbstractContextManager):
+        return jobs
+    return contextlib.nullcontext()
+
+
 def run_jobs(
     store: ShardStore,
     jobs: Iterable[ShardJob],
@@ -375,11 +385,16 @@ def run_jobs(
     tasks: Sequence[str],
     description: str = "teacher generation",
     run_info: Callable[[ShardJob], dict[str, Any]] | None = None,
+    secrets: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Produce every job's shard unless it is current; prune shards no job asked for.
 
+    When ``jobs`` is a context manager (``ShardJobs``: the backends its jobs share), the jobs
+    are computed inside it, so what it holds (a loaded model) is released when this returns;
+    ``secrets`` (credentials) go to the backends it creates (``jobs.open(secrets)``).
     Returns counts ``{"computed": …, "skipped": …, "pruned": …}``.
     """
+    owner = jobs
     jobs = list(jobs)
     bad = sorted({j.task for j in jobs} - set(tasks))
     if bad:
@@ -404,7 +419,7 @@ def run_jobs(
             sum(len(j.manifest.get("example_ids", [])) for j in pending),
             description,
         )
-        try:
+        with _lending(owner, secrets), contextlib.closing(progress):
             for job in pending:
                 store.invalidate(job.teacher, job.task, job.shard)
                 started = time.perf_counter()
@@ -426,6 +441,4 @@ def run_jobs(
                     df.height,
                     seconds,
                 )
-        finally:
-            progress.close()
     return {"computed": len(pending), "skipped": len(jobs) - len(pending), "pruned": len(pruned)}

@@ -100,10 +100,11 @@ def test_bad_prompts_fail_in_the_first_node(tmp_path, ingested):
 
 
 def test_generating_teacher_through_a_session_and_resume(
-    tmp_path, ingested, shared_data, tiny_teacher
+    tmp_path, ingested, shared_data, tiny_teacher, created_backends
 ):
     """A tiny real model as the only teacher: every configured example and task, `text` cleaned
-    by params:cleaning (recorded in the manifests), stats, and a rerun that skips every shard."""
+    by params:cleaning (recorded in the manifests), stats, backends closed after each save, and
+    a rerun that skips every shard and creates no backend."""
     data_dir = copy_ingested(ingested, tmp_path / "data")
     params = {
         "shared_data_dir": str(shared_data),
@@ -146,8 +147,11 @@ def test_generating_teacher_through_a_session_and_resume(
     assert not (data_dir / "04_feature/teacher_outputs/esnli/train/smollm2").exists()
 
     before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
+    assert created_backends and all(b._engine is None for b in created_backends)  # closed
+    created_backends.clear()
     run_pipelines(["teacher_generation"], data_dir, params=params)
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")} == before  # all skipped
+    assert not created_backends  # and no backend was created
 
     # A half-finished generation (the shard in progress has no manifest, as after a kill) is a
     # missing output: --only-missing-outputs redoes exactly that shard.

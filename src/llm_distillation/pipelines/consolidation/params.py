@@ -77,7 +77,7 @@ class ConsolidationParams(StrictModel):
     memory; the result is the same)."""
     study_import: StudyImportParams = Field(default_factory=StudyImportParams)
     teachers: dict[str, TeacherOverrides] = Field(default_factory=dict)
-    """Per-teacher overrides of ``required_tasks`` and ``checks`` (e.g. a replayed teacher
+    """Per-teacher overrides of ``required_tasks`` and ``checks`` (e.g. a teacher
     that never wrote critiques, or a tiny demo model)."""
 
     def for_teacher(self, teacher: str) -> tuple[ChecksConfig, tuple[str, ...]]:

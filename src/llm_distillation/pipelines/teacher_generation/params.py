@@ -16,8 +16,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
+from llm_distillation.generation.types import DecodingConfig
 from llm_distillation.schema import BENCHMARKS, SPLITS
-from llm_distillation.teacher.backends.base import DecodingConfig, check_backend_name
+from llm_distillation.teacher.backends.base import check_backend_name
 from llm_distillation.teacher.prompts import PromptConfig
 from llm_distillation.teacher.records import TASKS
 
@@ -61,7 +62,7 @@ class TeacherParams(StrictModel):
     decoding: DecodingParams = DecodingParams()
     tasks: list[str] = Field(default_factory=lambda: list(TASKS))
     benchmark_tasks: dict[str, list[str]] = Field(default_factory=dict)
-    """Tasks for some benchmarks instead of ``tasks`` (e.g. a replayed source that lacks one)."""
+    """Tasks for some benchmarks instead of ``tasks`` (e.g. a task one benchmark does not need)."""
     benchmarks: list[str] = Field(default_factory=lambda: list(BENCHMARKS))
     examples: dict[str, int | None] = Field(default_factory=dict)
     """Examples per split (seeded subsample); a split not listed, or ``null``: all of them."""

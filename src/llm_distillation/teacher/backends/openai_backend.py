@@ -21,7 +21,7 @@ Mapping of the shared settings:
   applied here by cutting the text at the earliest match (``finish_reason`` becomes ``"stop"``).
   ``generated_tokens`` is the server's count, i.e. before such a client-side cut.
 - ``usage.prompt_tokens`` / ``usage.completion_tokens`` give the token counts; a server that
-  sends no usage gives ``-1`` (unknown) for both.
+  sends no usage gives ``None`` (unknown, null in the shards) for both.
 - ``finish_reason``: the server's value as sent (``"stop"``, ``"length"``, or e.g.
   ``"content_filter"``); a missing one is recorded as ``"stop"``.
 
@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llm_distillation.teacher.backends.base import (
+from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
     GenerationResult,
@@ -248,8 +248,8 @@ class OpenAICompatibleBackend:
         return GenerationResult(
             key=request.key,
             text="",
-            prompt_tokens=-1,
-            generated_tokens=-1,
+            prompt_tokens=None,
+            generated_tokens=None,
             finish_reason="error",
             error=f"{failure.message} (after {tries} attempt(s))",
         )
@@ -305,8 +305,8 @@ class OpenAICompatibleBackend:
         )
 
 
-def _count(value: Any) -> int:
-    """A token count from the usage block, ``-1`` when absent or not a number."""
+def _count(value: Any) -> int | None:
+    """A token count from the usage block, ``None`` (unknown) when absent or not a number."""
     if isinstance(value, bool) or not isinstance(value, int):
-        return -1
+        return None
     return value

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from llm_distillation.teacher.backends.base import (
+from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
     GenerationResult,
@@ -91,7 +91,7 @@ def map_outputs(
     """One result per request from vLLM ``RequestOutput``-shaped objects in the same order.
 
     Uses ``outputs[0].text``, ``outputs[0].token_ids`` (the generated token count),
-    ``outputs[0].finish_reason`` and ``prompt_token_ids`` (the prompt token count, ``-1`` when
+    ``outputs[0].finish_reason`` and ``prompt_token_ids`` (the prompt token count, ``None`` when
     vLLM did not report it). ``"stop"`` and ``"length"`` are kept; any other finish reason
     (``"abort"``) becomes an ``"error"`` row that keeps the text produced so far.
     """
@@ -110,7 +110,7 @@ def map_outputs(
             GenerationResult(
                 key=request.key,
                 text=completion.text,
-                prompt_tokens=len(prompt_ids) if prompt_ids is not None else -1,
+                prompt_tokens=len(prompt_ids) if prompt_ids is not None else None,
                 generated_tokens=len(completion.token_ids),
                 finish_reason=finish,
                 error=error,
