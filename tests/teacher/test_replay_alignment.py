@@ -24,7 +24,10 @@ def strategyqa(shared_data):
 def _replay(spec, examples):
     backend = create_backend(spec.name, **{**spec.options, **spec.objects})
     requests = [
-        GenerationRequest(key=request_key(e, "positive_rationale", i), messages=())
+        GenerationRequest(
+            key=request_key(e, "positive_rationale", i),
+            messages=({"role": "user", "content": "-"},),
+        )
         for e, i in examples.select("example_id", "answer_index").rows()
     ]
     return backend.generate(requests, DecodingConfig())
