@@ -16,7 +16,7 @@ from llm_distillation.teacher.backends.vllm_backend import (
     VLLMBackend,
     build_sampling_kwargs,
     map_outputs,
-    render_prompts,
+    prompt_ids,
 )
 
 CHAT_TEMPLATE = (
@@ -67,17 +67,29 @@ REQUESTS = [
 ]
 
 
-def test_render_prompts_applies_the_chat_template_with_a_generation_prompt() -> None:
-    prompts = render_prompts(REQUESTS, tokenizer(CHAT_TEMPLATE))
-    assert prompts == [
-        "<s><|system|>Explain.<|end|><|user|>Why is the sky blue?<|end|><|assistant|>",
-        "<s><|user|>Why red?<|end|><|assistant|>",
+def _texts(tok, requests) -> list[str]:
+    return [tok.decode(prompt_ids(r, tok)) for r in requests]
+
+
+def test_prompts_are_chat_templated_with_a_generation_prompt() -> None:
+    tok = tokenizer(CHAT_TEMPLATE)
+    ids = [prompt_ids(r, tok) for r in REQUESTS]
+    assert [i.count(tok.bos_token_id) for i in ids] == [1, 1]  # the template's BOS, no second
+    assert _texts(tok, REQUESTS) == [
+        tok.decode(tok("<s><|system|>Explain.<|end|><|user|>Why is the sky blue?<|end|>"
+                       "<|assistant|>", add_special_tokens=False)["input_ids"]),
+        tok.decode(tok("<s><|user|>Why red?<|end|><|assistant|>", add_special_tokens=False)[
+            "input_ids"]),
+    ]  # fmt: skip
+
+
+def test_prompts_without_a_template_join_the_contents_and_plain_text_is_kept() -> None:
+    tok = tokenizer(None)
+    plain = GenerationRequest(key="p", prompt="[predict] Why red?")
+    assert _texts(tok, [*REQUESTS, plain]) == [
+        tok.decode(tok(t)["input_ids"])
+        for t in ("Explain.\n\nWhy is the sky blue?", "Why red?", "[predict] Why red?")
     ]
-
-
-def test_render_prompts_without_a_template_joins_the_contents() -> None:
-    prompts = render_prompts(REQUESTS, tokenizer(None))
-    assert prompts == ["Explain.\n\nWhy is the sky blue?", "Why red?"]
 
 
 def test_build_sampling_kwargs_greedy_and_sampling() -> None:

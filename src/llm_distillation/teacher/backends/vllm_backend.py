@@ -23,8 +23,9 @@ import gc
 import importlib.util
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from llm_distillation.generation.tokenize import encode_prompt
 from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
@@ -39,36 +40,11 @@ MISSING_VLLM = (
 )
 
 
-class _Tokenizer(Protocol):
-    chat_template: Any
-
-    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
-
-    def encode(self, text: str, **kwargs: Any) -> list[int]: ...
-
-
-def has_chat_template(tokenizer: Any) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def render_prompts(requests: Sequence[GenerationRequest], tokenizer: _Tokenizer) -> list[str]:
-    """The prompt text of each request: the chat template applied to
-    ``prefix_messages + messages`` with the generation prompt, or the message contents one
-    blank line apart when the tokenizer has no chat template."""
-    templated = has_chat_template(tokenizer)
-    prompts = []
-    for request in requests:
-        messages = [
-            {"role": m["role"], "content": m["content"]}
-            for m in (*request.prefix_messages, *request.messages)
-        ]
-        if templated:
-            prompts.append(
-                tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            )
-        else:
-            prompts.append("\n\n".join(m["content"] for m in messages))
-    return prompts
+def prompt_ids(request: GenerationRequest, tokenizer: Any) -> list[int]:
+    """The token ids of a request, by the one tokenisation of prompts
+    (:func:`llm_distillation.generation.tokenize.encode_prompt`: a chat through the chat
+    template with the generation prompt, or plain text as given)."""
+    return encode_prompt(tokenizer, request.chat() if request.is_chat else str(request.prompt))
 
 
 def build_sampling_kwargs(decoding: DecodingConfig, stop: Sequence[str]) -> dict[str, Any]:
@@ -196,14 +172,12 @@ class VLLMBackend:
         import vllm
 
         tokenizer = llm.get_tokenizer()
-        texts = render_prompts(requests, tokenizer)
-        add_special = not has_chat_template(tokenizer)
         window = self._context_window(llm)
         results: dict[int, GenerationResult] = {}
         runnable: list[int] = []
         prompts: list[dict[str, list[int]]] = []
-        for i, text in enumerate(texts):
-            ids = tokenizer.encode(text, add_special_tokens=add_special)
+        for i, request in enumerate(requests):
+            ids = prompt_ids(request, tokenizer)
             if window is not None and len(ids) >= window:
                 results[i] = GenerationResult(
                     key=requests[i].key,
