@@ -1,7 +1,7 @@
 """The long format of teacher outputs: one row per (example, task, option).
 
-Every backend writes shards of this schema (and the study import produces it); ``consolidation`` pivots
-them into the study's wide layout. See ``docs/schema.md``.
+Every backend writes shards of this schema (and the study import produces it);
+``consolidation`` pivots them into the study's wide layout. See ``docs/schema.md``.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class VLLMBackend:
             ids = prompt_ids(request, tokenizer)
             if window is not None and len(ids) >= window:
                 results[i] = GenerationResult(
-                    key=requests[i].key,
+                    key=request.key,
                     text="",
                     prompt_tokens=len(ids),
                     generated_tokens=0,
