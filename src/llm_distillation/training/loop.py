@@ -484,7 +484,11 @@ def train_student(
             state["curves"].append((step, "dev", name, value))
         if tracking:
             accelerator.log({f"dev/{k}": v for k, v in metrics.items()}, step=step)
-        value = metrics["accuracy"] if config.select_by == "dev_accuracy" else -metrics["loss"]
+        # higher is better; dev accuracy ties are broken by the lower dev loss
+        if config.select_by == "dev_accuracy":
+            value = [metrics["accuracy"], -metrics["loss"]]
+        else:
+            value = [-metrics["loss"], metrics["accuracy"]]
         if state["best_value"] is None or value > state["best_value"]:
             state["best_value"], state["best_step"], state["best_metrics"] = value, step, metrics
             unwrapped = accelerator.unwrap_model(module).model

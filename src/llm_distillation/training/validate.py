@@ -11,9 +11,8 @@ from typing import Any, Final
 
 import polars as pl
 
-from llm_distillation.consolidation.merge import TASK_COLUMNS
 from llm_distillation.consolidation.views import RATIONALE_COLUMNS
-from llm_distillation.teacher.records import counterfactual_columns
+from llm_distillation.teacher.records import counterfactual_column, counterfactual_columns
 from llm_distillation.training.conditions import (
     VIEW_RATIONALE,
     condition_spec,
@@ -105,7 +104,7 @@ def _check_table(table: pl.DataFrame | pl.LazyFrame, cond: ConditionSpec, settin
     if needs_cf and not cf_cols:
         raise TrainingSetupError(
             f"{setting}.condition (mode {cond.mode}): the training table has no counterfactual "
-            f"rationale columns ({TASK_COLUMNS['counterfactual_rationale']!r} pattern)"
+            f"rationale columns ({counterfactual_column(0)!r}, …)"
         )
     for col in [*needed, *(cf_cols if needs_cf else [])]:
         usable = (
