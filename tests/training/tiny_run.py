@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Train as the command line says (``argv``: in-process calls from the tests)."""
     p = argparse.ArgumentParser()
     p.add_argument("--teacher", required=True)
     p.add_argument("--out", required=True)
@@ -29,11 +30,11 @@ def main() -> None:
     p.add_argument("--checkpoint-every", type=int, default=2)
     p.add_argument("--accum", type=int, default=1)
     p.add_argument("--sleep", type=float, default=0.0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # the same numerics in every process and in the test process
     from safetensors.torch import save_model
 
     from llm_distillation.training.conditions import condition_spec
