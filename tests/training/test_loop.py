@@ -147,11 +147,12 @@ def test_dev_selection_keeps_the_best_weights(teacher_folder, tmp_path):
     assert set(result.best) == {"loss", "accuracy", *(f"loss_{v}" for v in VIEWS)}
     from safetensors.torch import load_file
 
-    saved = load_file(str(tmp_path / "best" / "model.safetensors"))
+    saved = load_file(str(tmp_path / f"best_{result.best_step:08d}" / "model.safetensors"))
     state = result.model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in saved.items())
     assert latest_checkpoint(tmp_path).name == "step_00000006"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "step_00000006"]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == [f"best_{result.best_step:08d}", "step_00000006"]
     assert result.summary["train_views"] == train.view_counts()
 
 

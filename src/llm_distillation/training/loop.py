@@ -68,6 +68,7 @@ CURVES_SCHEMA: Final = pl.Schema(
 ``tokens_per_s`` (train), ``loss``, ``loss_<view>``, ``accuracy`` (dev)."""
 VIEW_INDEX: Final = {v: i for i, v in enumerate(VIEWS)}
 STEP_PREFIX: Final = "step_"
+BEST_PREFIX: Final = "best_"
 
 
 @dataclass
@@ -350,7 +351,9 @@ def _atomic_dir(final: Path, write: Callable[[Path], None], accelerator: Any) ->
     """Write a folder with ``write(tmp)`` on every process, then rename it to ``final``."""
     tmp = final.with_name(f".tmp-{final.name}")
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for pattern in (".tmp-*", ".old-*"):  # left by a killed run
+            for stale in final.parent.glob(pattern):
+                shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     write(tmp)
@@ -362,6 +365,21 @@ def _atomic_dir(final: Path, write: Callable[[Path], None], accelerator: Any) ->
             final.rename(old)
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _best_dir(root: Path, step: int) -> Path:
+    return root / f"{BEST_PREFIX}{step:08d}"
+
+
+def _prune_best(root: Path, keep: int | None, accelerator: Any) -> None:
+    """Delete best-weight folders other than ``best_<keep>``: older bests once a checkpoint
+    names a newer one, and after a resume the bests written after the checkpoint resumed from
+    (the rerun writes them again)."""
+    if accelerator.is_main_process:
+        for p in root.glob(f"{BEST_PREFIX}*"):
+            if keep is None or p != _best_dir(root, keep):
+                shutil.rmtree(p, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
@@ -463,6 +481,7 @@ def train_student(
     best_memory: dict[str, Any] | None = None
     if ckpt_root is not None and (last := latest_checkpoint(ckpt_root)) is not None:
         resumed_from = _resume(last, accelerator, module, optimizer, scheduler, state)
+        _prune_best(ckpt_root, state["best_step"], accelerator)  # bests newer than the checkpoint
         logger.info("resumed from %s (step %d)", last, resumed_from)
 
     tracking = bool(config.tracking)
@@ -498,7 +517,7 @@ def train_student(
                     if accelerator.is_main_process:
                         _save_weights(unwrapped, tmp / "model.safetensors")
 
-                _atomic_dir(ckpt_root / "best", write_best, accelerator)
+                _atomic_dir(_best_dir(ckpt_root, step), write_best, accelerator)
             else:
                 best_memory = {
                     k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()
@@ -523,6 +542,7 @@ def train_student(
                 )
 
         _atomic_dir(ckpt_root / f"{STEP_PREFIX}{step:08d}", write, accelerator)  # type: ignore[operator]
+        _prune_best(ckpt_root, state["best_step"], accelerator)  # type: ignore[arg-type]
         if accelerator.is_main_process:
             done = sorted(
                 p
@@ -613,13 +633,15 @@ def train_student(
     seconds = time.perf_counter() - t_start
     unwrapped = accelerator.unwrap_model(module).model
     if state["best_step"] is not None:
-        if ckpt_root is not None and (ckpt_root / "best" / "model.safetensors").exists():
-            _load_weights(unwrapped, ckpt_root / "best" / "model.safetensors")
+        if ckpt_root is not None:
+            _prune_best(ckpt_root, state["best_step"], accelerator)
+            _load_weights(unwrapped, _best_dir(ckpt_root, state["best_step"]) / "model.safetensors")
         elif best_memory is not None:
             unwrapped.load_state_dict(best_memory)
     unwrapped.eval()
     if tracking:
         accelerator.end_training()
+    accelerator.free_memory()  # drop accelerate's references (optimizer state) between runs
     curves = pl.DataFrame(state["curves"], schema=CURVES_SCHEMA, orient="row")
     summary = {
         "steps": state["step"],
