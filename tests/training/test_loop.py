@@ -192,3 +192,35 @@ def test_crash_after_a_checkpoint_resumes_to_the_same_weights(teacher_folder, tm
     assert all(torch.equal(a[k], b[k]) for k in a)
     timing = __import__("polars").col("metric") != "tokens_per_s"
     assert again.curves.filter(timing).equals(ref.curves.filter(timing))  # curves carried over
+
+
+def test_trackers_get_the_config_group_and_the_curves(teacher_folder, tmp_path):
+    from accelerate.tracking import GeneralTracker
+
+    class Recorder(GeneralTracker):
+        name = "recorder"
+        requires_logging_directory = False
+        main_process_only = True
+
+        def __init__(self):
+            super().__init__()
+            self.config, self.logged = None, []
+
+        @property
+        def tracker(self):
+            return self
+
+        def store_init_configuration(self, values):
+            self.config = values
+
+        def log(self, values, step=None, **kwargs):
+            self.logged.append((step, dict(values)))
+
+    rec = Recorder()
+    student, train, dev = _setup(teacher_folder, SHRUNK)
+    cfg = _config(max_steps=2, eval_every=2, group_name="cqa_smollm2_shrunk_mt_cf")
+    train_student(student, train, dev, COND, cfg, trackers=[rec], run_name="seed_0")
+    assert rec.config["group_name"] == "cqa_smollm2_shrunk_mt_cf"
+    assert rec.config["mode"] == "mt_cf"
+    keys = {k for _, values in rec.logged for k in values}
+    assert {"train/loss", "train/tokens_per_s", "dev/loss", "dev/accuracy"} <= keys

@@ -408,14 +408,18 @@ def train_student(
     checkpoint_dir: str | Path | None = None,
     run_name: str | None = None,
     observer: Callable[[int, list[int]], None] | None = None,
+    trackers: Sequence[Any] = (),
 ) -> TrainingResult:
     """Train ``student`` (``students.Student``) on ``train`` under ``condition``; evaluate on
     ``dev`` (never the test split) every ``config.eval_every`` steps and keep the best weights.
 
     ``checkpoint_dir``: where checkpoints go; a run resumes from the latest one there.
     ``observer(step, example_indices)`` is called for every micro-batch this process trains
-    (tests and debugging). Launch several processes with ``accelerate launch`` for data
-    parallelism; every process calls this function with the same arguments.
+    (tests and debugging). ``trackers``: extra ``accelerate.tracking.GeneralTracker``
+    instances beside ``config.tracking`` (names of accelerate's built-in trackers; the run group
+    is ``config.group_name``, the run name ``run_name``). Launch several processes with
+    ``accelerate launch`` for data parallelism; every process calls this function with the
+    same arguments.
     """
     import torch
     from accelerate import Accelerator
@@ -437,7 +441,7 @@ def train_student(
     accelerator = Accelerator(
         mixed_precision=mixed,
         cpu=not torch.cuda.is_available(),
-        log_with=list(config.tracking) or None,
+        log_with=[*config.tracking, *trackers] or None,
         project_dir=str(ckpt_root) if ckpt_root is not None else None,
     )
     set_seed(config.seed)
@@ -484,11 +488,11 @@ def train_student(
         _prune_best(ckpt_root, state["best_step"], accelerator)  # bests newer than the checkpoint
         logger.info("resumed from %s (step %d)", last, resumed_from)
 
-    tracking = bool(config.tracking)
+    tracking = bool(config.tracking or trackers)
     if tracking:
         init_kwargs = {
             "wandb": {"group": config.group_name, "name": run_name},
-            "mlflow": {"run_name": run_name},
+            "mlflow": {"run_name": run_name, "tags": {"group": config.group_name}},
         }
         accelerator.init_trackers(
             config.project_name,
