@@ -657,6 +657,7 @@ def train_student(
         "train_examples": len(train),
         "train_views": train.view_counts(),
         "truncation": train.truncation.as_dict(),
+        "dev_truncation": dev.truncation.as_dict() if dev is not None else None,
         "resumed_from": resumed_from,
         "seconds": seconds,
         "tokens_per_s": run_tokens / max(seconds, 1e-9),
