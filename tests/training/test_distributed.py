@@ -1,6 +1,6 @@
 """Real processes: a SIGKILL mid-run resumes to the same weights; two CPU processes (gloo)
-see disjoint data and end with identical weights — equal to one process accumulating both
-micro-batches."""
+see disjoint data and end with identical weights and dev metrics — equal to one process
+accumulating both micro-batches."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_two_cpu_processes_see_disjoint_data_and_end_identical(teacher_folder, t
         "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(_free_port()),
     )  # fmt: skip
-    args = ("--student", "shrunk", "--steps", "6", "--checkpoint-every", "3")
+    args = ("--student", "shrunk", "--steps", "6", "--checkpoint-every", "3", "--dev")
     two = _run(teacher_folder, tmp_path / "two", *args, launcher=launcher)
     _in_process(teacher_folder, tmp_path / "one", *args, "--accum", "2")
     assert two.wait(timeout=240) == 0, _tail(two)
@@ -123,3 +123,13 @@ def test_two_cpu_processes_see_disjoint_data_and_end_identical(teacher_folder, t
     assert _equal(w0, w1)
     w = _weights(tmp_path / "one" / "final_rank0.safetensors")
     assert all(torch.allclose(w0[k], w[k], atol=1e-6) for k in w)
+    import polars as pl
+
+    # dev evaluation is sharded over the processes and summed: the same metrics
+    dev = [
+        pl.read_parquet(tmp_path / d / "curves_rank0.parquet").filter(pl.col("split") == "dev")
+        for d in ("two", "one")
+    ]
+    assert dev[0].height == dev[1].height == 2 * 6  # steps 3, 6 × (loss, accuracy, 4 views)
+    assert dev[0].drop("value").equals(dev[1].drop("value"))
+    assert all(abs(a - b) < 1e-5 for a, b in zip(dev[0]["value"], dev[1]["value"], strict=True))

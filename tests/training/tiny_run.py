@@ -3,8 +3,8 @@
     python tests/training/tiny_run.py --teacher DIR --out DIR [--student t5|shrunk] [--steps N]
         [--checkpoint-every N] [--accum N] [--sleep SECONDS]
 
-Writes ``OUT/ckpt/`` (checkpoints), ``OUT/final_rank<r>.safetensors`` (the final weights,
-without best-checkpoint selection: no dev set) and ``OUT/seen_rank<r>.json`` (step ->
+Writes ``OUT/ckpt/`` (checkpoints), ``OUT/final_rank<r>.safetensors`` (the returned weights: the
+final ones, or with ``--dev`` the best dev loss's) and ``OUT/seen_rank<r>.json`` (step ->
 example indices this process trained). Run under ``accelerate launch`` for several processes.
 """
 
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint-every", type=int, default=2)
     p.add_argument("--accum", type=int, default=1)
     p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--dev", action="store_true", help="evaluate on a dev set every 3 steps")
     args = p.parse_args(argv)
 
     import torch
@@ -54,6 +55,15 @@ def main(argv: list[str] | None = None) -> None:
         decoder_only=student.decoder_only,
         max_length=64,
     )
+    dev = None
+    if args.dev:
+        dev = build_examples(
+            consolidated_table(6, seed=9),
+            cond,
+            student.tokenizer,
+            decoder_only=student.decoder_only,
+            max_length=64,
+        )
     config = TrainingConfig(
         max_steps=args.steps,
         batch_size=4,
@@ -64,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         seed=11,
         progress=False,
         warmup_steps=2,
+        eval_every=3 if args.dev else 0,
+        eval_batch_size=5,
+        select_by="dev_loss",
     )
     seen: dict[int, list[list[int]]] = {}
 
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
     out = Path(args.out)
     result = train_student(
-        student, train, None, cond, config, checkpoint_dir=out / "ckpt", observer=observer
+        student, train, dev, cond, config, checkpoint_dir=out / "ckpt", observer=observer
     )
     from accelerate import PartialState
 
