@@ -103,6 +103,21 @@ def load_matrix(env: str | None = None, conf: str | os.PathLike[str] | None = No
     return expand_matrix(load_parameters(env, conf))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llm_distillation.experiment [--env paper]``: the matrix's namespaces, one a
+    line (e.g. to index a SLURM job array)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--env", default=None, help="Kedro environment (default: $KEDRO_ENV)")
+    parser.add_argument("--seeds", action="store_true", help="also print each cell's seeds")
+    args = parser.parse_args(argv)
+    for cell in load_matrix(args.env):
+        seeds = " " + ",".join(map(str, cell.seeds)) if args.seeds else ""
+        print(f"{cell.namespace}{seeds}")
+    return 0
+
+
 # --- training one cell (called by the student_training pipeline's train_students node) -------
 
 CURVES_FILE = "training_curves.parquet"
@@ -278,3 +293,7 @@ def _save_finished(
         partial.rename(folder)
     state.wait_for_everyone()
     return folder
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

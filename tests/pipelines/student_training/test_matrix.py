@@ -125,3 +125,12 @@ def test_expanding_the_matrix_loads_no_model_library():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+def test_the_command_lists_the_namespaces(capsys):
+    from llm_distillation.experiment import main
+
+    assert main(["--env", "paper", "--seeds"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 36
+    assert lines[0] == "cqa_t5_v1_1_base_cf_unrevised 0,1,2,3,4,5"

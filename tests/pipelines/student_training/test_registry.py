@@ -61,3 +61,24 @@ def test_cell_datasets_resolve_to_this_pipelines_catalog_entries():
         "training_curves": "TrainingCurvesDataset",
         "training_checkpoints": "TrainingCheckpointsDataset",
     }
+
+
+def test_the_registry_follows_the_run_environment():
+    """`kedro run --env paper` does not export KEDRO_ENV: the project hook hands the context's
+    environment to the registry, which is rebuilt from that environment's matrix."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from llm_distillation.experiment import use_run_env
+
+    bootstrap_project(PROJECT_ROOT)
+    try:
+        with KedroSession.create(project_path=PROJECT_ROOT, env="paper") as session:
+            session.load_context()
+            paper = pipelines["student_training"]
+        assert len(paper.nodes) == 36 * len(NODES)
+        assert "strategyqa_qwen3_0_6b_mt_cf_revised.train_students" in {n.name for n in paper.nodes}
+    finally:
+        use_run_env(None)
+    assert len(pipelines["student_training"].nodes) == 10 * len(NODES)
