@@ -194,45 +194,36 @@ def collate(examples: Sequence[Example], *, pad_id: int, decoder_only: bool) -> 
 
     b = len(examples)
     t = max(len(e.input_ids) for e in examples)
-    ids = torch.full((b, t), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, t), dtype=torch.long)
-    out: dict[str, Any] = {}
-    positions: list[int] = []
-    targets: list[int] = []
-    views: list[int] = []
-    rows: list[int] = []
-    answer: list[bool] = []
-    if decoder_only:
-        width = t
-    else:
-        width = max(len(e.decoder_input_ids or ()) for e in examples)
-        dec = torch.full((b, width), pad_id, dtype=torch.long)
-        dmask = torch.zeros((b, width), dtype=torch.long)
+    ids = np.full((b, t), pad_id, dtype=np.int64)
+    mask = np.zeros((b, t), dtype=np.int64)
+    width = t if decoder_only else max(len(e.decoder_input_ids or ()) for e in examples)
+    labels = np.full((b, width), IGNORE_INDEX, dtype=np.int64)
+    dec = np.full((b, width), pad_id, dtype=np.int64)
+    dmask = np.zeros((b, width), dtype=np.int64)
     for i, e in enumerate(examples):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        mask[i, :n] = 1
+        ids[i, : len(e.input_ids)] = e.input_ids
+        mask[i, : len(e.input_ids)] = 1
+        labels[i, : len(e.labels)] = e.labels
         if not decoder_only:
-            d = len(e.decoder_input_ids or ())
-            dec[i, :d] = torch.tensor(e.decoder_input_ids)
-            dmask[i, :d] = 1
-        shift = 1 if decoder_only else 0
-        for j, lab in enumerate(e.labels):
-            if lab == IGNORE_INDEX or j < shift:
-                continue
-            positions.append(i * width + j - shift)
-            targets.append(lab)
-            views.append(VIEW_INDEX[e.view])
-            rows.append(i)
-            answer.append(e.answer_start >= 0 and j >= e.answer_start)
-    out["input_ids"], out["attention_mask"] = ids, mask
+            dec[i, : len(e.decoder_input_ids or ())] = e.decoder_input_ids
+            dmask[i, : len(e.decoder_input_ids or ())] = 1
+    shift = 1 if decoder_only else 0
+    predicted = labels[:, shift:]
+    rows, cols = np.nonzero(predicted != IGNORE_INDEX)  # row-major: row, then position
+    starts = np.array([e.answer_start for e in examples], dtype=np.int64)[rows]
+    row_views = np.array([VIEW_INDEX[e.view] for e in examples], dtype=np.int64)
+    out: dict[str, Any] = {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "positions": torch.from_numpy(rows * width + cols),
+        "targets": torch.from_numpy(predicted[rows, cols]),
+        "token_views": torch.from_numpy(row_views[rows]),
+        "token_rows": torch.from_numpy(rows.astype(np.int64)),
+        "answer": torch.from_numpy((starts >= 0) & (cols + shift >= starts)),
+    }
     if not decoder_only:
-        out["decoder_input_ids"], out["decoder_attention_mask"] = dec, dmask
-    out["positions"] = torch.tensor(positions, dtype=torch.long)
-    out["targets"] = torch.tensor(targets, dtype=torch.long)
-    out["token_views"] = torch.tensor(views, dtype=torch.long)
-    out["token_rows"] = torch.tensor(rows, dtype=torch.long)
-    out["answer"] = torch.tensor(answer, dtype=torch.bool)
+        out["decoder_input_ids"] = torch.from_numpy(dec)
+        out["decoder_attention_mask"] = torch.from_numpy(dmask)
     out["n_tokens"] = sum(e.n_tokens for e in examples)
     return out
 
