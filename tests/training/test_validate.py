@@ -106,3 +106,14 @@ def test_tokenizer_without_eos_or_with_mostly_unknown_tokens(teacher_folder):
     no_eos = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="<unk>")
     with pytest.raises(TrainingSetupError, match=r"has no EOS token"):
         _check(teacher_folder, tokenizer=no_eos)
+
+
+def test_a_training_set_smaller_than_one_step(teacher_folder):
+    with pytest.raises(TrainingSetupError, match=r"training: batch_size × grad_accumulation = 16"):
+        _check(
+            teacher_folder,
+            train_table=consolidated_table(3),
+            condition="mt_unrevised",
+            training={"batch_size": 8, "grad_accumulation": 2},
+        )
+    _check(teacher_folder, train_table=consolidated_table(3), training={"batch_size": 8})

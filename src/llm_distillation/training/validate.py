@@ -66,6 +66,7 @@ def validate_training_setup(
     except (ValueError, FileNotFoundError) as err:
         raise TrainingSetupError(f"{setting}.{err}") from None
     _check_table(train_table, cond, setting)
+    _check_batch(train_table, cond, cfg, setting)
     if tokenizer is not None:
         check_tokenizer(tokenizer, train_table, cond, setting=f"{setting}.student tokenizer")
     return cond, spec, cfg
@@ -117,6 +118,26 @@ def _check_table(table: pl.DataFrame | pl.LazyFrame, cond: ConditionSpec, settin
                 f"{setting}.condition (mode {cond.mode}, rationale {cond.rationale}): column "
                 f"{col!r} is empty in all {n} rows of the training table"
             )
+
+
+def _check_batch(
+    table: pl.DataFrame | pl.LazyFrame, cond: ConditionSpec, cfg: TrainingConfig, setting: str
+) -> None:
+    """One optimizer step needs ``batch_size × grad_accumulation`` examples (per process):
+    fail when even every view of every row would not fill one."""
+    frame = table.lazy()
+    rows = frame.select(pl.len()).collect().item()
+    views = condition_views(cond)
+    per_row = sum(1 for v in views if v != "counterfactual")
+    if "counterfactual" in views:
+        wrong = max(0, len(counterfactual_columns(frame)) - 1)
+        per_row += min(wrong, cond.max_counterfactuals or wrong)
+    per_step = cfg.batch_size * cfg.grad_accumulation
+    if rows * per_row < per_step:
+        raise TrainingSetupError(
+            f"{setting}.training: batch_size × grad_accumulation = {per_step} examples per step, "
+            f"but {rows} rows give at most {rows * per_row} {list(views)} views"
+        )
 
 
 def check_tokenizer(
