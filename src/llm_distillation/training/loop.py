@@ -57,7 +57,7 @@ from llm_distillation.consolidation.views import VIEWS
 from llm_distillation.training.conditions import accuracy_view, condition_views, view_weights
 from llm_distillation.training.config import ConditionSpec, TrainingConfig
 from llm_distillation.training.examples import Example, ExampleSet
-from llm_distillation.training.losses import IGNORE_INDEX, token_losses, view_sums
+from llm_distillation.training.losses import IGNORE_INDEX, token_losses, view_sums, weighted_loss
 
 logger = logging.getLogger(__name__)
 
@@ -566,7 +566,7 @@ def train_student(
         counts = np.bincount(label_views[flat], weights=label_counts[flat], minlength=len(VIEWS))
         counts_t = torch.tensor(counts, dtype=torch.float32)
         step_tokens = int(n_tokens[flat].sum())
-        denom = (counts_t.clamp(min=1.0) / world).to(device)
+        counts_dev = counts_t.to(device, non_blocking=True)
         local = plan.local(step, rank)
         for k, idx in enumerate(local):
             if observer is not None:
@@ -583,7 +583,8 @@ def train_student(
             with ctx:
                 losses = module(batch)
                 sums = view_sums(losses, batch["token_views"], len(VIEWS))
-                loss = (wdev * sums / denom).sum()
+                # × world: DDP averages the processes' gradients, the step needs their sum
+                loss = weighted_loss(sums, counts_dev, wdev) * world
                 accelerator.backward(loss)
             log_sums += sums.detach()
         if config.max_grad_norm is not None:
