@@ -224,3 +224,15 @@ def test_trackers_get_the_config_group_and_the_curves(teacher_folder, tmp_path):
     assert rec.config["mode"] == "mt_cf"
     keys = {k for _, values in rec.logged for k in values}
     assert {"train/loss", "train/tokens_per_s", "dev/loss", "dev/accuracy"} <= keys
+
+
+@pytest.mark.parametrize("spec", [SHRUNK, TINY_T5], ids=["causal", "t5"])
+def test_bf16_autocast_path_runs(teacher_folder, spec):
+    """The GPU's mixed-precision path (bf16 autocast), exercised on the CPU with a tiny model:
+    fp32 master weights, float32 losses and metrics."""
+    student, train, dev = _setup(teacher_folder, spec)
+    cfg = _config(max_steps=2, eval_every=2, mixed_precision="bf16")
+    result = train_student(student, train, dev, COND, cfg)
+    assert result.summary["mixed_precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert not result.curves["value"].is_nan().any()

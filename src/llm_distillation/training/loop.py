@@ -429,6 +429,7 @@ def train_student(
     if mixed == "auto":
         mixed = "bf16" if torch.cuda.is_available() else "no"
     ckpt_root = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    _fresh_accelerator_state(mixed)
     accelerator = Accelerator(
         mixed_precision=mixed,
         cpu=not torch.cuda.is_available(),
@@ -676,6 +677,18 @@ class _null:
 
 def _at(step: int, every: int, config: TrainingConfig) -> bool:
     return every > 0 and (step % every == 0 or step == config.max_steps)
+
+
+def _fresh_accelerator_state(mixed_precision: str) -> None:
+    """accelerate keeps one ``AcceleratorState`` per process and refuses an ``Accelerator``
+    with another precision; runs of one process (the cells of a ``kedro run``) may differ, so
+    a state of another precision is dropped (the process group, ``PartialState``, is kept)."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state  # private: accelerate has no public reset
+    current = state.get("_mixed_precision") if state else None
+    if current is not None and str(current) != mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _adamw(model: Any, config: TrainingConfig) -> Any:
