@@ -132,7 +132,7 @@ def test_condition_picks_views_and_rationale(views):
 def test_counterfactual_cap_is_seeded(views):
     a = cap_counterfactuals(views, 2, seed=0)
     cf = a.filter(pl.col("view") == "counterfactual")
-    assert cf.group_by("example_id").len()["len"].max() == 2
+    assert set(cf.group_by("example_id").len()["len"]) == {2}  # 4 wrong options each
     assert a.filter(pl.col("view") != "counterfactual").equals(
         views.filter(pl.col("view") != "counterfactual")
     )

@@ -150,7 +150,7 @@ def cap_counterfactuals(views: pl.DataFrame, cap: int | None, *, seed: int = 0) 
         pl.concat_str(pl.col("example_id"), pl.lit(":"), pl.col("option_index").cast(pl.String))
     ).to_series()
     keyed = views.with_row_index("_order").with_columns(_key=seeded_keys(ids, seed))
-    rank = pl.col("_key").rank("ordinal").over("example_id", "teacher")
+    rank = pl.col("_key").rank("ordinal").over("example_id", "teacher", "view")
     kept = keyed.filter((pl.col("view") != "counterfactual") | (rank <= cap))
     return kept.sort("_order").drop("_order", "_key")
 
