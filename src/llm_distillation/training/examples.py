@@ -299,8 +299,9 @@ def _tokenize_one(  # noqa: PLR0917 (one row's fields)
         counts.targets_cut += 1
         counts.target_tokens_cut += len(tgt) - len(fitted[1])
         target, tgt = fitted
-    start = answer_token_start(tokenizer, target, tgt) if view in ANSWER_VIEWS else -1
-    if view in ANSWER_VIEWS and start < 0:
+    needs_answer = answer_only or view in ANSWER_VIEWS
+    start = answer_token_start(tokenizer, target, tgt) if needs_answer else -1
+    if needs_answer and start < 0:
         raise ValueError(
             f"views table row {row} ({ex_id}, {view}): field 'target': no {ANSWER_MARKER!r} "
             f"in {target!r}"
