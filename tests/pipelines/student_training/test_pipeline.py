@@ -130,3 +130,56 @@ def test_unknown_student_fails_before_anything_runs(tmp_path, shared_data):
     with pytest.raises(ValueError, match=r"matrix\.students: unknown students \['gpt5'\]"):
         run_pipelines(["student_training"], tmp_path, params=params, namespaces=CELLS[:1])
     assert not (tmp_path / "06_models").exists()
+
+
+def _dotlist(prefix, tree):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _dotlist(f"{prefix}{key}.", value)
+        else:
+            yield f"{prefix}{key}={json.dumps(value) if isinstance(value, bool) else value}"
+
+
+@pytest.mark.slow
+def test_a_killed_kedro_run_resumes_the_cell(data_dir, shared_data):
+    """SIGKILL a real `kedro run` of one cell after its first checkpoint; the rerun resumes
+    from it (the summary says where) and saves the students."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cell = "cqa_t5_small_mt_unrevised"
+    settings = {
+        **TINY,
+        "matrix": {"seeds": "[0]"},
+        "training": {**TINY["training"], "max_steps": 60, "eval_every": 30, "checkpoint_every": 1},
+    }
+    params = [
+        f"data_dir={data_dir}",
+        f"shared_data_dir={shared_data}",
+        *_dotlist("student_training.", settings),
+    ]
+    cmd = [sys.executable, "-m", "kedro", "run", "--pipelines", "student_training"]
+    cmd += ["--namespaces", cell, "--params", ",".join(params)]
+    env = {**os.environ, "PYTHONPATH": f"{PROJECT_ROOT / 'src'}{os.pathsep}"}
+    store = data_dir / "06_models" / "checkpoints" / cell / "seed_0"
+    proc = subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list(store.glob("*/checkpoints/step_*")) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before its first checkpoint"
+            time.sleep(0.2)
+        assert list(store.glob("*/checkpoints/step_*")), "no checkpoint within 240 s"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not _versions(data_dir / "06_models" / "students" / cell)
+    subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+    (seed0,) = _students(data_dir / "06_models" / "students" / cell).load().values()
+    summary = json.loads((PROJECT_ROOT / seed0 / SUMMARY_FILE).read_text())
+    assert summary["steps"] == 60
+    assert summary["resumed_from"] and 0 < summary["resumed_from"] < 60
