@@ -77,6 +77,27 @@ def check_student_folder(folder: Path) -> dict[str, Any]:
     return json.loads(summary.read_text())
 
 
+def config_summary(settings: Mapping[str, Any]) -> str:
+    """One line of a run's settings: student, condition, training (for previews)."""
+    student = {k: v for k, v in (settings.get("student") or {}).items() if v is not None}
+    condition = settings.get("condition") or {}
+    training = settings.get("training") or {}
+    parts = [
+        " ".join(f"{k}={v}" for k, v in student.items()),
+        " ".join(
+            f"{k}={condition[k]}"
+            for k in ("mode", "rationale", "alpha", "beta", "gamma")
+            if k in condition
+        ),
+        " ".join(
+            f"{k}={training[k]}"
+            for k in ("max_steps", "learning_rate", "batch_size", "grad_accumulation", "max_length")
+            if k in training
+        ),
+    ]
+    return "; ".join(p for p in parts if p)
+
+
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -224,6 +245,7 @@ class StudentModelDataset(
                     s.get("best_step"),
                     best.get("accuracy"),
                     best.get("loss"),
+                    config_summary(s.get("settings") or {}),
                 ]
             )
         columns = [
@@ -237,6 +259,7 @@ class StudentModelDataset(
             "best_step",
             "best_dev_accuracy",
             "best_dev_loss",
+            "config",
         ]
         return TablePreview({"index": list(range(len(rows))), "columns": columns, "data": rows})
 

@@ -34,6 +34,11 @@ def _student_folder(path, seed, accuracy=0.5):
         "steps": 4,
         "best_step": 2,
         "best_dev": {"accuracy": accuracy, "loss": 1.25},
+        "settings": {
+            "student": {"kind": "t5_config", "d_model": 16, "tokenizer": None},
+            "condition": {"mode": "standard", "rationale": "unrevised", "alpha": 0.5},
+            "training": {"max_steps": 4, "learning_rate": 0.001, "seed": 3},
+        },
     }
     (path / SUMMARY_FILE).write_text(json.dumps(summary))
     return path
@@ -79,6 +84,10 @@ def test_preview_shows_size_config_and_best_dev_score(tmp_path):
     assert row["architecture"] == "T5ForConditionalGeneration"
     assert row["best_dev_accuracy"] == 0.625
     assert row["best_dev_loss"] == 1.25
+    assert row["config"] == (
+        "kind=t5_config d_model=16; mode=standard rationale=unrevised alpha=0.5; "
+        "max_steps=4 learning_rate=0.001"
+    )
     json.dumps(preview)  # kedro-viz serialises it
 
 
