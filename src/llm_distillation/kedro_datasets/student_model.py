@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 MANIFEST_FILE = "cell.json"
+CHECKPOINT_PREFIXES = ("step_", "best", ".tmp-", ".old-")
+"""What the training loop writes into a checkpoint folder (``training.loop``)."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that may hold pickles: never part of a saved student."""
 
@@ -308,9 +310,14 @@ class CheckpointStore:
         return self.run_dir(seed, fingerprint) / "final"
 
     def drop_checkpoints(self, seed: int, fingerprint: str) -> None:
-        """Remove a finished run's checkpoints (its ``final/`` student stays); main process."""
-        if is_main_process():
-            shutil.rmtree(self.root / seed_folder_name(seed) / fingerprint / "checkpoints", True)
+        """Remove a finished run's checkpoints and best-weight copies (its ``final/`` student
+        stays, and so do other files of the folder, e.g. TensorBoard logs); main process."""
+        folder = self.root / seed_folder_name(seed) / fingerprint / "checkpoints"
+        if not is_main_process() or not folder.is_dir():
+            return
+        for child in folder.iterdir():
+            if child.name.startswith(CHECKPOINT_PREFIXES):
+                shutil.rmtree(child, ignore_errors=True)
 
     def finished(self, seed: int, fingerprint: str) -> Path | None:
         """The finished student folder of ``(seed, fingerprint)``, if a run completed it."""

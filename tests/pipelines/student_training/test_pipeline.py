@@ -96,7 +96,7 @@ def test_one_cell_per_student_kind_saves_versioned_students_and_curves(data_dir,
         assert {"loss", "accuracy"} <= set(curves.filter(split="dev")["metric"])
         # the finished runs replaced their checkpoints
         ckpt = data_dir / "06_models" / "checkpoints" / cell
-        assert not list(ckpt.glob("seed_*/*/checkpoints"))
+        assert not list(ckpt.glob("seed_*/*/checkpoints/*"))
         assert len(list(ckpt.glob("seed_*/*/final/model.safetensors"))) == 2
 
     # seeds of different runs differ; the preview shows them

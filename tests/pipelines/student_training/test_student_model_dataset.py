@@ -139,8 +139,10 @@ def test_checkpoint_store_keeps_one_fingerprint_per_seed(tmp_path):
     final.mkdir()
     (final / SUMMARY_FILE).write_text("{}")
     assert store.finished(0, "aaaa") == final
+    (old / "best_00000002").mkdir()
+    (old / "llm-distillation").mkdir()  # a tracker's logs
     store.drop_checkpoints(0, "aaaa")
-    assert not old.exists()
+    assert sorted(p.name for p in old.iterdir()) == ["llm-distillation"]
     assert final.is_dir()
     store.run_dir(0, "bbbb")  # settings changed: the stale run of seed 0 goes
     assert not (tmp_path / "ckpt" / "cqa_x" / "seed_0" / "aaaa").exists()
