@@ -19,10 +19,6 @@ from llm_distillation.sampling import take_seeded
 logger = logging.getLogger(__name__)
 
 
-def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    return data.collect() if isinstance(data, pl.LazyFrame) else data
-
-
 def _rows_of(frame: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("example_id").is_in(ids["example_id"].implode()))
 
@@ -39,7 +35,7 @@ def select_training_examples(
     cfg = StudentTrainingParams.model_validate(params)
     data = cfg.data
     name = data.table(cell.benchmark)
-    frame = _frame(table)
+    frame = table.lazy().collect()
     if data.teachers:
         frame = frame.filter(pl.col("teacher").is_in(list(data.teachers)))
     if frame.is_empty():

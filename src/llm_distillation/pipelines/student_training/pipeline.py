@@ -16,13 +16,12 @@ student_training`` trains the whole matrix, ``--namespaces <cell>`` one cell (a 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.experiment import Cell, load_parameters
+from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.student_training.nodes import (
     build_training_views,
     select_training_examples,
@@ -32,11 +31,6 @@ from llm_distillation.pipelines.student_training.params import StudentTrainingPa
 
 PARAMS = "params:student_training"
 TEACHER_MODEL = "teacher_model"
-
-
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with keyword arguments fixed, keeping its name and docstring."""
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def cell_pipeline(cell: Cell, table: str) -> Pipeline:
