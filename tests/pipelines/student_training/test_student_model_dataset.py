@@ -152,3 +152,25 @@ def test_checkpoint_store_keeps_one_fingerprint_per_seed(tmp_path):
         TrainingCheckpointsDataset(path=str(tmp_path / "ckpt")).save(store)
     with pytest.raises(DatasetError, match="local or shared file system"):
         TrainingCheckpointsDataset(path="s3://bucket/ckpt")
+
+
+def test_a_remote_filesystem_is_uploaded_and_downloaded_once(tmp_path):
+    """An fsspec URL (here the in-memory file system, as s3:// would be): the version is
+    uploaded on save, downloaded into ``cache_dir`` on load."""
+    url = f"memory://students-{tmp_path.name}/cqa_tiny_standard"
+
+    def remote():
+        return StudentModelDataset(
+            filepath=url, cache_dir=str(tmp_path / "cache"), version=Version(None, None)
+        )
+
+    ds = remote()
+    assert not ds.exists()
+    ds.save({0: _student_folder(tmp_path / "run" / "s0", 0)})
+    loaded = remote()
+    assert loaded.exists()
+    (folder,) = loaded.load().values()
+    assert folder.startswith(str(tmp_path / "cache"))
+    assert json.loads((tmp_path / folder / SUMMARY_FILE).read_text())["seed"] == 0
+    assert loaded.load() == {0: folder}  # cached: not downloaded again
+    assert loaded.preview()["data"][0][0] == 0
