@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
 
 CURVES_FILE = "training_curves.parquet"
 CELL_COLUMNS = ("cell", "benchmark", "student", "condition", "seed")
+NOT_FINGERPRINTED = frozenset({"progress", "tracking", "project_name", "group_name"})
+"""Training settings that do not change what is trained (a rerun with new ones reuses a
+finished student)."""
 
 
 def teacher_source(student: Any, teacher_folder: str | None) -> str | None:
@@ -197,7 +200,7 @@ def train_cell(
         settings = {
             "student": student_spec.model_dump(mode="json"),
             "condition": condition.model_dump(mode="json"),
-            "training": training.model_dump(mode="json", exclude={"progress"}),
+            "training": training.model_dump(mode="json", exclude=NOT_FINGERPRINTED),
         }
         fingerprint = run_fingerprint(
             cell, seed, settings, train_views=train_views, dev_views=dev_views, source=source
