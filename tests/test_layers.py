@@ -15,7 +15,7 @@ RANKS = {
     "rendering": CORE, "project_config": CORE, "__init__": CORE, "__main__": 5,
     # frameworks, each may use those listed before it
     "sources": 1.0, "generation": 1.1, "teacher": 1.2, "consolidation": 1.3, "training": 1.4,
-    "experiment": 1.45, "evaluation": 1.5, "reporting": 1.6,
+    "evaluation": 1.5, "reporting": 1.6,
     # datasets, pipelines, wiring
     "kedro_datasets": 2, "pipelines": 3, "hooks": 4, "settings": 4, "pipeline_registry": 4,
 }  # fmt: skip

@@ -11,21 +11,45 @@ pipelines follow ``--env`` and ``--params`` exactly. Outside a session (``kedro 
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 _bound: Any = None
+_bound_key: tuple[Any, str] | None = None
 
 
 def bind_config_loader(loader: Any) -> None:
-    """Use ``loader`` (the running session's) for every later :func:`project_config` call."""
-    global _bound  # noqa: PLW0603 - one config per Kedro session, set by the project hook
+    """Use ``loader`` (the running session's) for every later :func:`project_config` call.
+
+    When its environment or runtime parameters differ from the previously bound loader's (a
+    second session in one process, e.g. ``--env paper`` after the default), the pipeline
+    registry is rebuilt on its next access, so it always follows the session's configuration.
+    """
+    global _bound, _bound_key  # noqa: PLW0603 - one config per Kedro session, set by the hook
+    key = (
+        getattr(loader, "env", None),
+        json.dumps(getattr(loader, "runtime_params", None) or {}, sort_keys=True, default=str),
+    )
     _bound = loader
+    if key != _bound_key:
+        _bound_key = key
+        _rebuild_registry()
 
 
-def _default_loader() -> Any:
+def _rebuild_registry() -> None:
+    from kedro.framework.project import pipelines
+
+    module = getattr(pipelines, "_pipelines_module", None)
+    if module is not None and getattr(pipelines, "_is_data_loaded", False):
+        requested = getattr(pipelines, "_requested_pipelines", None)
+        pipelines.configure(module)  # rebuilt on next access, for this configuration
+        pipelines.set_requested(requested)
+
+
+def _default_loader(env: str | None = None) -> Any:
     from kedro.config import OmegaConfigLoader
     from kedro.framework.project import settings
 
@@ -36,14 +60,18 @@ def _default_loader() -> Any:
         warnings.filterwarnings("ignore", message=".*register_new_resolver", category=UserWarning)
         return OmegaConfigLoader(
             conf_source=str(conf),
-            env=os.environ.get("KEDRO_ENV"),
+            env=env or os.environ.get("KEDRO_ENV"),
             **{"base_env": "base", "default_run_env": "local", **settings.CONFIG_LOADER_ARGS},
         )
 
 
-def project_config(key: str) -> dict[str, Any]:
-    """``catalog`` or ``parameters`` of the bound session (or the default loader)."""
-    loader = _bound if _bound is not None else _default_loader()
+def project_config(key: str, env: str | None = None) -> dict[str, Any]:
+    """``catalog`` or ``parameters`` of the bound session (or the default loader); with
+    ``env``, of ``conf/base`` + ``conf/<env>`` instead."""
+    if env is not None:
+        loader = _default_loader(env)
+    else:  # (a config loader is a mapping that is empty until read: no `or` here)
+        loader = _bound if _bound is not None else _default_loader()
     try:
         return dict(loader[key])
     except KeyError:

@@ -12,6 +12,9 @@ import hashlib
 import math
 
 import polars as pl
+from pydantic import Field, model_validator
+
+from llm_distillation.config import StrictModel
 
 
 def _keys(ids: pl.Series, seed: int) -> pl.Series:
@@ -36,3 +39,16 @@ def take_seeded(
     kept = keyed.filter(mask).drop("_order", "_key")
     rest = keyed.filter(~mask).drop("_order", "_key")
     return kept, rest
+
+
+class Subsample(StrictModel):
+    """Keep ``n`` examples, or a ``fraction`` of them (seeded); neither keeps all."""
+
+    n: int | None = Field(default=None, ge=1)
+    fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Subsample:
+        if self.n is not None and self.fraction is not None:
+            raise ValueError("give either n or fraction, not both")
+        return self

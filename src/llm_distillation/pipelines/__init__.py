@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+from collections.abc import Callable
+from functools import partial, update_wrapper
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,3 +42,9 @@ def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
     from llm_distillation.config import validate_blocks
 
     return validate_blocks(params, parameter_models())
+
+
+def bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """``func`` with keyword arguments fixed (a node per benchmark, split or matrix cell),
+    keeping its name and docstring."""
+    return update_wrapper(partial(func, **kwargs), func)

@@ -1,6 +1,7 @@
 """Typed parameters of the ``consolidation`` pipeline (``conf/*/parameters_consolidation.yml``).
 
-Discovered and validated before the run by :mod:`llm_distillation.params` (``PARAMETERS``).
+Discovered and validated before the run by :func:`llm_distillation.pipelines.parameter_models`
+(``PARAMETERS``).
 """
 
 from __future__ import annotations

@@ -19,13 +19,12 @@ consolidation_generated`` the rest.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from functools import partial, update_wrapper
-from typing import Any
+from collections.abc import Sequence
 
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.consolidation.study_import import study_sources
+from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.consolidation.nodes import (
     build_quality_report,
     collect_rejects,
@@ -40,11 +39,6 @@ from llm_distillation.schema import BENCHMARKS, SPLITS
 
 PARAMS = "params:consolidation"
 CLEANING = "params:cleaning"
-
-
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with keyword arguments fixed, keeping its name and docstring."""
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def _benchmark_pipeline(benchmark: str) -> Pipeline:

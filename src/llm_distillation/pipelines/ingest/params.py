@@ -6,20 +6,8 @@ from pydantic import Field, model_validator
 
 from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
+from llm_distillation.sampling import Subsample
 from llm_distillation.schema import BENCHMARKS
-
-
-class Subsample(StrictModel):
-    """Keep ``n`` examples, or a ``fraction`` of them (seeded); neither keeps all."""
-
-    n: int | None = Field(default=None, ge=1)
-    fraction: float | None = Field(default=None, gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Subsample:
-        if self.n is not None and self.fraction is not None:
-            raise ValueError("give either n or fraction, not both")
-        return self
 
 
 class BenchmarkIngest(StrictModel):

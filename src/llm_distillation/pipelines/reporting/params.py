@@ -1,13 +1,16 @@
 """Typed parameters of the ``reporting`` pipeline (``conf/*/parameters_reporting.yml``).
 
-Discovered and validated before the run by :mod:`llm_distillation.params` (``PARAMETERS``).
+Discovered and validated before the run by :func:`llm_distillation.pipelines.parameter_models`
+(``PARAMETERS``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from llm_distillation.config import StrictModel
 
 PAdjust = Literal[
     "bonferroni", "holm", "sidak", "holm-sidak", "simes-hochberg", "hommel", "fdr_bh", "fdr_by"
@@ -16,11 +19,7 @@ PAdjust = Literal[
 two under the same names, ``BH`` = fdr_bh, ``BY`` = fdr_by)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StudyAnalysisParams(_Strict):
+class StudyAnalysisParams(StrictModel):
     """``reporting.study``: the study's analysis on its own results (experiment/study.csv)."""
 
     permutations: int = Field(default=1000, ge=0)
@@ -33,7 +32,7 @@ class StudyAnalysisParams(_Strict):
     """Fewest runs per (condition, size) cell after outlier removal for the group tests."""
 
 
-class EvaluationAnalysisParams(_Strict):
+class EvaluationAnalysisParams(StrictModel):
     """``reporting.evaluation``: the same analyses on this project's evaluation outputs."""
 
     students: dict[str, str] = Field(default_factory=dict)
@@ -58,7 +57,7 @@ class EvaluationAnalysisParams(_Strict):
         return self
 
 
-class ReportingParams(_Strict):
+class ReportingParams(StrictModel):
     """``params:reporting``."""
 
     title: str = "llm-distillation: results"
