@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from llm_distillation.consolidation.checks import statement_matches
+from llm_distillation.answers import statement_matches
 from llm_distillation.consolidation.cleaning import word_count
 from llm_distillation.consolidation.merge import TASK_COLUMNS
 from llm_distillation.teacher.records import counterfactual_columns
