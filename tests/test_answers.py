@@ -30,7 +30,7 @@ def _extract(texts, benchmark="cqa", choices=CHOICES):
         ("the ANSWER is River!", 2),
         ("The answer is: (d)", 3),
         ("The answer is (d) desert, because sand.", 3),
-        ("The answer is \"kitchen\" and nothing else", 4),
+        ('The answer is "kitchen" and nothing else', 4),
         ("Fish swim in water. So the answer is the river. Then more text", 2),
         ("The answer is bank account", 1),  # the longest option named
         ("The answer is bank, surely", 0),

@@ -168,7 +168,9 @@ def statement_matches(
     )
 
 
-def extract_answers(rows: pl.DataFrame | pl.LazyFrame, scope: str = "scope") -> pl.DataFrame:
+def extract_answers(
+    rows: pl.DataFrame | pl.LazyFrame, scope: str = "scope", *, bare: bool = True
+) -> pl.DataFrame:
     """The option each text answers: per ``row_id`` of ``rows`` (which needs ``row_id``,
     ``benchmark``, ``choices`` and ``scope``), ``predicted_index`` (0-based; null when the text
     states no option) and ``prediction`` (the option text, or :data:`UNPARSEABLE`).
@@ -176,9 +178,11 @@ def extract_answers(rows: pl.DataFrame | pl.LazyFrame, scope: str = "scope") -> 
     Precedence: the *last* explicit statement that names an option (a factual output ends
     "… So the answer is X."), else a leading label word, else a bare option (letter or text).
     Within one statement the letter wins over the text, then the longest option text named.
+    ``bare=False`` reads explicit and leading statements only (a rationale that merely opens
+    with an option's word does not answer it).
     """
     lf = rows.lazy()
-    stmts = answer_statements(lf, scope, bare=True)
+    stmts = answer_statements(lf, scope, bare=bare)
     pairs = (
         _pairs(stmts, _options(lf))
         .filter(pl.col("matched"))
