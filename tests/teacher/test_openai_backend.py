@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends import create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.openai_backend import (
     OpenAICompatibleBackend,
     _retry_after,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.sources.formats import read_benchmark
 from llm_distillation.sources.normalize import normalize_raw
-from llm_distillation.teacher.backends import GenerationRequest, create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig
+from llm_distillation.teacher.backends import create_backend
 from llm_distillation.teacher.generate import backend_spec, request_key
 
 

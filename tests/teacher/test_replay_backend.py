@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.sources import hf, readers
 from llm_distillation.sources.benchmarks import content_id, get_loader
 from llm_distillation.teacher.backends import create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.replay_backend import (
     PalmParseError,
     ReplayBackend,

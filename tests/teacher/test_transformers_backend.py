@@ -1,9 +1,9 @@
 """The transformers teacher backend on a tiny random Llama (fast) and on SmolLM2 (slow).
 
-The tiny model has its own byte-level BPE tokenizer trained here and a ChatML template, so the
-tests need no download and no converted model. Greedy outputs of the backend are compared with
-``model.generate`` on one unpadded prompt at a time, which is the reference for batching, left
-padding and the prefix cache alike.
+The tiny model (``tests/generation/tiny_models.py``) has its own byte-level BPE tokenizer
+trained here and a ChatML template, so the tests need no download and no converted model.
+Greedy outputs of the backend are compared with ``model.generate`` on one unpadded prompt at a
+time, which is the reference for batching, left padding and the prefix cache alike.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_distillation.teacher.backends.base import (
-    DecodingConfig,
-    GenerationRequest,
-    create_backend,
-)
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
+from llm_distillation.teacher.backends.base import create_backend
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -25,19 +22,8 @@ transformers = pytest.importorskip("transformers")
 from llm_distillation.teacher.backends.transformers_backend import (  # noqa: E402
     TransformersBackend,
 )
+from tests.generation.tiny_models import CHATML, build_tiny_llama  # noqa: E402
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-CORPUS = [
-    "Question: Where would you put a plate after washing it? The answer is cupboard.",
-    "A cupboard is where clean dishes are stored until they are used again.",
-    "Question: What do people use to cut paper? The answer is scissors.",
-    "Scissors have two blades that slide past each other to cut thin things.",
-    "You explain why an answer to a commonsense question is right, in one sentence.",
-    "Choices: (a) river (b) desert (c) kitchen (d) garden (e) office",
-]
 SYSTEM = {"role": "system", "content": "You explain why an answer is right, in one sentence."}
 DEMOS = (
     SYSTEM,
@@ -69,63 +55,23 @@ def _requests(prefix=DEMOS, stop=()) -> list[GenerationRequest]:
     ]
 
 
-def _build_tiny_model(folder: Path, *, chat_template: str | None) -> Path:
-    """A 2-layer random Llama (GQA, tied embeddings) with a trained 600-token BPE tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(CORPUS * 20, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", unk_token="<|endoftext|>"
-    )  # no pad token: the backend pads with EOS
-    if chat_template is not None:
-        tokenizer.chat_template = chat_template
-    tokenizer.save_pretrained(folder)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        initializer_range=0.3,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        pad_token_id=None,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
-    return str(_build_tiny_model(tmp_path_factory.mktemp("tiny_chat"), chat_template=CHATML))
+    return str(build_tiny_llama(tmp_path_factory.mktemp("tiny_chat"), chat_template=CHATML))
 
 
 @pytest.fixture(scope="module")
 def tiny_plain_model(tmp_path_factory) -> str:
-    return str(_build_tiny_model(tmp_path_factory.mktemp("tiny_plain"), chat_template=None))
+    return str(build_tiny_llama(tmp_path_factory.mktemp("tiny_plain"), chat_template=None))
 
 
 def _backend(model: str, **options) -> TransformersBackend:
-    return TransformersBackend(model, device="cpu", progress=False, **options)
+    return TransformersBackend(model, device="cpu", **options)
 
 
 def _reference(backend: TransformersBackend, request: GenerationRequest, max_new: int) -> str:
     """Greedy ``model.generate`` on the single unpadded prompt (no stop strings)."""
-    backend._ensure_loaded()
-    tokenizer, model = backend._tokenizer, backend._model
+    tokenizer, model = backend.engine.tokenizer, backend.engine.model
     chat = [*request.prefix_messages, *request.messages]
     if tokenizer.chat_template:
         text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
@@ -162,7 +108,7 @@ def test_results_in_request_order_with_token_counts(tiny_model):
     requests = list(reversed(_requests()))
     results = backend.generate(requests, DecodingConfig(max_new_tokens=6))
     assert [r.key for r in results] == [r.key for r in requests]
-    tokenizer = backend._tokenizer
+    tokenizer = backend.engine.tokenizer
     for request, result in zip(requests, results, strict=True):
         chat = [*request.prefix_messages, *request.messages]
         text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
@@ -175,25 +121,27 @@ def test_results_in_request_order_with_token_counts(tiny_model):
     assert backend.generate([], DecodingConfig()) == []
 
 
-@pytest.mark.parametrize("static_cache", [False, True])
-def test_batched_padded_and_prefix_cached_equal_unbatched_generate(tiny_model, static_cache):
+def test_batched_padded_and_prefix_cached_equal_unbatched_generate(tiny_model):
     """Left padding and the prefix KV cache change nothing in greedy outputs."""
     decoding = DecodingConfig(max_new_tokens=12)
     requests = _requests()
-    cached = _backend(tiny_model, batch_size=4, static_cache=static_cache)
-    uncached = _backend(tiny_model, batch_size=4, prefix_cache=False, static_cache=static_cache)
+    cached = _backend(tiny_model, batch_size=4)
+    uncached = _backend(tiny_model, batch_size=4, prefix_cache=False)
     with_cache = cached.generate(requests, decoding)
-    assert len(cached._prefix_kv) == 1  # one shared prefix, prefilled once
+    assert cached.engine.cached_prefixes == 1  # one shared prefix, prefilled once
     without = uncached.generate(requests, decoding)
+    assert uncached.engine.cached_prefixes == 0
     expected = [_reference(cached, r, 12) for r in requests]
     assert [r.text for r in with_cache] == expected
     assert [r.text for r in without] == expected
     assert [r.generated_tokens for r in with_cache] == [r.generated_tokens for r in without]
     # a later call with a single request reuses the cached prefix
     assert cached.generate(requests[2:3], decoding)[0].text == expected[2]
-    assert len(cached._prefix_kv) == 1
-    lone = cached._plan_batches([cached._prepare(0, requests[2], 12)])
+    assert cached.engine.cached_prefixes == 1
+    lone = cached.engine.plan(requests[2:3], 12)
     assert lone[0][0].prefix_len > 0
+    cached.close()
+    assert cached._engine is None
 
 
 def test_prefix_cache_without_chat_template(tiny_plain_model):
@@ -214,11 +162,10 @@ def test_prefix_not_matching_the_rendered_prompt_falls_back(tiny_model, tmp_path
     folder = tmp_path / "counting"
     shutil.copytree(tiny_model, folder)
     backend = _backend(str(folder), batch_size=5)
-    backend._ensure_loaded()
-    backend._tokenizer.chat_template = "{{ messages | length }} turns\n" + CHATML
+    backend.engine.tokenizer.chat_template = "{{ messages | length }} turns\n" + CHATML
     requests = _requests()
     results = backend.generate(requests, DecodingConfig(max_new_tokens=8))
-    assert len(backend._prefix_kv) == 0
+    assert backend.engine.cached_prefixes == 0
     assert [r.text for r in results] == [_reference(backend, r, 8) for r in requests]
 
 
@@ -257,13 +204,13 @@ def test_context_overflow_truncate_keeps_system_and_suffix(tiny_model):
     backend = _backend(tiny_model, batch_size=5, max_context=80)
     request = _requests()[3]
     decoding = DecodingConfig(max_new_tokens=8)
-    backend._ensure_loaded()
-    full = backend._prepare(0, request, 0).ids
+    tokenizer = backend.engine.tokenizer
+    full = backend.engine.prepare(request, 0).ids
     assert len(full) > 72
-    prepared = backend._prepare(0, request, decoding.max_new_tokens)
+    prepared = backend.engine.prepare(request, decoding.max_new_tokens)
     assert prepared.truncated and len(prepared.ids) == 72
-    system_ids = backend._tokenizer(
-        backend._tokenizer.apply_chat_template([SYSTEM], tokenize=False), add_special_tokens=False
+    system_ids = tokenizer(
+        tokenizer.apply_chat_template([SYSTEM], tokenize=False), add_special_tokens=False
     )["input_ids"]
     assert prepared.ids[: len(system_ids)] == system_ids
     keep_tail = 72 - len(system_ids)
@@ -394,24 +341,3 @@ def test_model_folder_dataset_recognises_the_packaged_gguf(default_teacher):
     dataset.save({"gguf_path": str(find_smollm2_gguf())})
     assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == before
     assert dataset.load() == str(folder)
-
-
-def test_preallocated_cache_keeps_the_selected_rows_in_place():
-    """Finished rows leave the batch: the kept rows move down, later writes append to them."""
-    from llm_distillation.teacher.backends.transformers_backend import _preallocated_layer_class
-
-    layer = _preallocated_layer_class()(capacity=8)
-    keys, values = torch.randn(4, 2, 5, 3), torch.randn(4, 2, 5, 3)
-    layer.update(keys, values)
-    buffer = layer._key_buffer
-    layer.batch_select_indices(torch.tensor([1, 3]))
-    assert layer._key_buffer.data_ptr() == buffer.data_ptr()  # no new buffer
-    assert torch.equal(layer.keys, keys[[1, 3]])
-    assert torch.equal(layer.values, values[[1, 3]])
-    more_k, more_v = torch.randn(2, 2, 1, 3), torch.randn(2, 2, 1, 3)
-    out_k, out_v = layer.update(more_k, more_v)
-    assert layer.get_seq_length() == 6
-    assert torch.equal(out_k, torch.cat([keys[[1, 3]], more_k], dim=2))
-    assert torch.equal(out_v, torch.cat([values[[1, 3]], more_v], dim=2))
-    layer.batch_select_indices(torch.tensor([1]))
-    assert torch.equal(layer.keys, torch.cat([keys[[3]], more_k[[1]]], dim=2))

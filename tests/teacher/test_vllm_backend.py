@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends import create_backend
-from llm_distillation.teacher.backends.base import DecodingConfig, GenerationRequest
 from llm_distillation.teacher.backends.vllm_backend import (
     MISSING_VLLM,
     VLLMBackend,

@@ -43,7 +43,9 @@ def render_chat(tokenizer: Any, chat: Chat, *, add_generation_prompt: bool = Tru
     return "\n\n".join(m["content"] for m in messages)
 
 
-def encode_prompt(tokenizer: Any, prompt: Prompt, *, add_generation_prompt: bool = True) -> list[int]:
+def encode_prompt(
+    tokenizer: Any, prompt: Prompt, *, add_generation_prompt: bool = True
+) -> list[int]:
     """Token ids of ``prompt`` (see the module docstring for chats vs. plain text)."""
     if is_chat(prompt):
         text = render_chat(tokenizer, prompt, add_generation_prompt=add_generation_prompt)  # type: ignore[arg-type]

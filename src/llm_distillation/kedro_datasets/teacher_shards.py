@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -72,17 +72,12 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         if self._view != "outputs":
             raise DatasetError("the stats view of a teacher shard folder is read-only")
         description = getattr(data, "description", f"teacher generation {self._path}")
-        jobs = list(data)
+        jobs = data if isinstance(data, Sized) else list(data)  # ShardJobs: kept for run_jobs
         if self._credentials:
             for job in jobs:  # secrets reach the backend only, never a manifest
                 if hasattr(job, "secrets"):
                     job.secrets = self._credentials
-        run_jobs(
-            self._store,
-            jobs,
-            tasks=self._writes,
-            description=description,
-        )
+        run_jobs(self._store, jobs, tasks=self._writes, description=description)
 
     def _exists(self) -> bool:
         return bool(self._store.complete_shards(self._tasks))

@@ -3,31 +3,26 @@
 A :class:`GenerationJob` is cheap to create (it only renders its manifest); its
 :meth:`~GenerationJob.compute` builds the requests of its shard, asks the teacher's backend for
 them in chunks (updating the progress bar), post-processes the texts and returns rows of
-``TEACHER_OUTPUT_SCHEMA``. Backends come from a process-wide :class:`BackendPool`: created on
-the first shard that needs them (never when every shard is complete) and shared by all shards
-and nodes of the run.
+``TEACHER_OUTPUT_SCHEMA``. The jobs of one node share a :class:`BackendCache`: a backend is
+created by the first shard that needs it (never when every shard is complete) and closed when
+the save of those jobs ends (``ShardJobs`` is the context manager the dataset's save opens).
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from llm_distillation.teacher.backends.base import (
-    DecodingConfig,
-    GenerationRequest,
-    GenerationResult,
-    TeacherBackend,
-    create_backend,
-)
+from llm_distillation.generation.engine import torch_threads
+from llm_distillation.generation.types import DecodingConfig, GenerationRequest, GenerationResult
+from llm_distillation.teacher.backends.base import TeacherBackend, create_backend
 from llm_distillation.teacher.postprocess import clean
 from llm_distillation.teacher.prompts import PromptBuilder
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
@@ -82,43 +77,52 @@ class BackendSpec:
         }
 
 
-class BackendPool:
-    """Backends by spec, created on first use and kept for the rest of the process."""
+class BackendCache:
+    """The backends of one save of shard jobs: each created when the first job needs it, all
+    closed when the save ends (models freed, GPU memory released, torch's thread count of a
+    spec with ``cpu_threads`` restored), so a GPU teacher does not hold the GPU after teacher
+    generation. Backends are lent only inside ``with cache:`` (``run_jobs`` opens it around
+    the jobs it computes); a save whose shards are all complete creates none.
+    """
 
-    _lock = threading.Lock()
-    _backends: dict[str, TeacherBackend] = {}  # noqa: RUF012 - process-wide on purpose
+    def __init__(self) -> None:
+        self._backends: dict[str, TeacherBackend] = {}
+        self._open = False
+        self._exit = contextlib.ExitStack()
+        self.created = 0  # backends created so far (over every opening)
 
-    @classmethod
-    def get(cls, spec: BackendSpec, secrets: Mapping[str, Any] | None = None) -> TeacherBackend:
+    def __enter__(self) -> BackendCache:
+        self._open = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, spec: BackendSpec, secrets: Mapping[str, Any] | None = None) -> TeacherBackend:
         """The backend of ``spec``; ``secrets`` (an API key) are added to its options when it is
         created and are not part of its identity or of any manifest."""
-        with cls._lock:
-            backend = cls._backends.get(spec.key)
-            if backend is None:
-                logger.info("Creating teacher backend %s %s", spec.name, dict(spec.options))
-                if spec.cpu_threads is not None:
-                    import torch
+        if not self._open:
+            raise RuntimeError("teacher backends are lent only inside `with BackendCache():`")
+        backend = self._backends.get(spec.key)
+        if backend is None:
+            logger.info("Creating teacher backend %s %s", spec.name, dict(spec.options))
+            self._exit.enter_context(torch_threads(spec.cpu_threads))
+            options = {**spec.options, **spec.objects}
+            if spec.name == "openai_compatible" and secrets and "api_key" in secrets:
+                options.setdefault("api_key", secrets["api_key"])
+            backend = self._backends[spec.key] = create_backend(spec.name, **options)
+            self.created += 1
+        return backend
 
-                    torch.set_num_threads(spec.cpu_threads)
-                options = {**spec.options, **spec.objects}
-                if spec.name == "openai_compatible" and secrets and "api_key" in secrets:
-                    options.setdefault("api_key", secrets["api_key"])
-                backend = create_backend(spec.name, **options)
-                cls._backends[spec.key] = backend
-            return backend
-
-    @classmethod
-    def close_all(cls) -> None:
-        with cls._lock:
-            backends, cls._backends = list(cls._backends.values()), {}
+    def close(self) -> None:
+        """Close every backend and restore the thread count; the cache can be opened again."""
+        backends, self._backends, self._open = list(self._backends.values()), {}, False
         for backend in backends:
             try:
                 backend.close()
             except Exception:  # closing must not hide the run's own outcome
                 logger.exception("closing teacher backend %s failed", backend)
-
-
-atexit.register(BackendPool.close_all)
+        self._exit.close()
 
 
 def request_key(example_id: str, task: str, option_index: int) -> str:
@@ -144,6 +148,8 @@ class GenerationJob:
     critiques: Mapping[str, str] = field(default_factory=dict)  # example_id -> critique text
     counters: dict[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    backends: BackendCache = field(default_factory=BackendCache, repr=False, compare=False)
+    """Shared by the jobs of one ``ShardJobs``; lends backends while it is open."""
 
     def __post_init__(self) -> None:
         # replayed texts take no time: they do not count in the progress bar (nor its ETA)
@@ -223,7 +229,7 @@ class GenerationJob:
         planned = self._requests()
         requests = [r for _, _, r in planned if r is not None]
         results: dict[str, GenerationResult] = {}
-        backend = BackendPool.get(self.backend, self.secrets) if requests else None
+        backend = self.backends.get(self.backend, self.secrets) if requests else None
         missing_inputs = len(planned) - len(requests)
         if not self.size:
             progress = None
@@ -331,10 +337,19 @@ def _safe_describe(backend: TeacherBackend) -> Any:
 
 @dataclass
 class ShardJobs:
-    """The lazy jobs one node hands to a ``TeacherShardsDataset``."""
+    """The lazy jobs one node hands to a ``TeacherShardsDataset``, and the context their
+    backends live in: ``with jobs:`` lends them (:class:`BackendCache`), leaving closes them."""
 
     jobs: list[GenerationJob]
     description: str = "teacher generation"
+    backends: BackendCache = field(default_factory=BackendCache, repr=False)
+
+    def __enter__(self) -> ShardJobs:
+        self.backends.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.backends.close()
 
     def __iter__(self):
         return iter(self.jobs)
@@ -380,8 +395,7 @@ def backend_spec(
     ``teacher_model`` (a converted model folder) becomes ``options.model``; the replay backend
     gets the benchmark, and for the benchmarks listed in its ``align_by_text`` option the
     ``examples`` to re-key its rows to (by text and gold answer: the study's StrategyQA ids
-    differ from the published files' ids); the transformers backend's own progress bar is
-    turned off (the shard progress bar counts requests and tokens/s).
+    differ from the published files' ids).
     """
     from llm_distillation.teacher.model_artifacts import read_conversion_marker
 
@@ -397,8 +411,6 @@ def backend_spec(
         if benchmark in (resolved.pop("align_by_text", None) or ()) and examples is not None:
             objects["align_to"] = examples
             fingerprint["align_to"] = _sha256(sorted(examples["example_id"].to_list()))
-    if backend == "transformers":
-        resolved.setdefault("progress", False)
     return BackendSpec(
         name=backend,
         options=resolved,
@@ -429,6 +441,7 @@ def build_jobs(
     benchmark = examples["benchmark"][0]
     split = examples["split"][0]
     jobs: list[GenerationJob] = []
+    backends = BackendCache()
     for name, teacher in params.teachers.items():
         wanted = [t for t in tasks if t in teacher.tasks_for(benchmark)]
         if benchmark not in teacher.benchmarks or not wanted:
@@ -475,9 +488,10 @@ def build_jobs(
                         chunk_size=teacher.chunk_size,
                         rationales={i: job_rationales[i] for i in ids if i in job_rationales},
                         critiques={i: job_critiques[i] for i in ids if i in job_critiques},
+                        backends=backends,
                     )
                 )
-    return ShardJobs(jobs, f"{benchmark}/{split} {'+'.join(tasks)}")
+    return ShardJobs(jobs, f"{benchmark}/{split} {'+'.join(tasks)}", backends)
 
 
 def _model_folder(teacher_model: Any) -> str:

@@ -340,8 +340,13 @@ def run_jobs(
 ) -> dict[str, int]:
     """Produce every job's shard unless it is current; prune shards no job asked for.
 
+    When ``jobs`` is a context manager (``ShardJobs``: the backends its jobs share), the jobs
+    are computed inside it, so what it holds (a loaded model) is released when this returns.
     Returns counts ``{"computed": …, "skipped": …, "pruned": …}``.
     """
+    scope = (
+        jobs if isinstance(jobs, contextlib.AbstractContextManager) else contextlib.nullcontext()
+    )
     jobs = list(jobs)
     bad = sorted({j.task for j in jobs} - set(tasks))
     if bad:
@@ -365,7 +370,7 @@ def run_jobs(
             sum(len(j.manifest.get("example_ids", [])) for j in pending),
             description,
         )
-        try:
+        with scope, contextlib.closing(progress):
             for job in pending:
                 store.invalidate(job.teacher, job.task, job.shard)
                 started = time.perf_counter()
@@ -387,6 +392,4 @@ def run_jobs(
                     df.height,
                     seconds,
                 )
-        finally:
-            progress.close()
     return {"computed": len(pending), "skipped": len(jobs) - len(pending), "pruned": len(pruned)}

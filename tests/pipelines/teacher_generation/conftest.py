@@ -18,6 +18,24 @@ def ingested(tmp_path_factory, shared_data) -> Path:
     return root
 
 
+@pytest.fixture
+def created_backends(monkeypatch) -> list:
+    """Every teacher backend the run creates, in order (to check that none was, or that each
+    was closed when its save ended)."""
+    from llm_distillation.teacher import generate
+
+    created: list = []
+    real = generate.create_backend
+
+    def recording(name: str, **options):
+        backend = real(name, **options)
+        created.append(backend)
+        return backend
+
+    monkeypatch.setattr(generate, "create_backend", recording)
+    return created
+
+
 def copy_ingested(ingested: Path, target: Path) -> Path:
     """A fresh data folder with the same ingested examples."""
     for layer in ("02_intermediate", "03_primary"):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from llm_distillation.teacher.generate import BackendPool
-
 from ...kedro_session import run_pipelines
 from .conftest import copy_ingested
 
 pytestmark = pytest.mark.slow
 
 
-def test_default_teacher_produces_all_four_kinds(tmp_path, ingested, shared_data):
+def test_default_teacher_produces_all_four_kinds(tmp_path, ingested, shared_data, created_backends):
     data_dir = copy_ingested(ingested, tmp_path / "data")
     params = {
         "shared_data_dir": str(shared_data),
@@ -48,7 +46,9 @@ def test_default_teacher_produces_all_four_kinds(tmp_path, ingested, shared_data
     assert not frame["text"].str.contains("\n").any()  # first line only
 
     before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*")}
-    BackendPool.close_all()
+    # one model per save (task group), each freed when its save ended
+    assert created_backends and all(b._engine is None for b in created_backends)
+    created_backends.clear()
     run_pipelines(["teacher_generation"], data_dir, params=params)
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*")} == before
-    assert not BackendPool._backends  # complete shards: the model was not loaded again
+    assert not created_backends  # complete shards: the model was not loaded again

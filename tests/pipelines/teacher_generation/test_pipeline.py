@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from llm_distillation.params import validate_parameters
-from llm_distillation.teacher.generate import BackendPool
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 
 from ...conftest import PROJECT_ROOT
@@ -102,7 +101,9 @@ def test_bad_prompts_fail_in_the_first_node(tmp_path, ingested):
     assert not (data_dir / "06_models").exists()
 
 
-def test_replay_teacher_through_a_session_and_resume(tmp_path, ingested, shared_data):
+def test_replay_teacher_through_a_session_and_resume(
+    tmp_path, ingested, shared_data, created_backends
+):
     """The `study` teacher (replay) alone: every configured example, resumable, with stats."""
     data_dir = copy_ingested(ingested, tmp_path / "data")
     params = {"shared_data_dir": str(shared_data), "teacher_generation": NO_SMOLLM2}
@@ -141,7 +142,7 @@ def test_replay_teacher_through_a_session_and_resume(tmp_path, ingested, shared_
     assert not (data_dir / "04_feature/teacher_outputs/esnli/train/study").exists()
 
     before = {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")}
-    BackendPool.close_all()
+    created_backends.clear()
     run_pipelines(["teacher_generation"], data_dir, params=params)
     assert {p: p.stat().st_mtime_ns for p in folder.glob("*/*/*")} == before  # all skipped
-    assert not BackendPool._backends  # and no backend was created
+    assert not created_backends  # and no backend was created

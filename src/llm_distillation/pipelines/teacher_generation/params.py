@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_distillation.errors import require_known
+from llm_distillation.generation.types import DecodingConfig
 from llm_distillation.schema import BENCHMARKS, SPLITS
-from llm_distillation.teacher.backends.base import DecodingConfig, check_backend_name
+from llm_distillation.teacher.backends.base import check_backend_name
 from llm_distillation.teacher.prompts import PromptConfig
 from llm_distillation.teacher.records import TASKS
 

@@ -7,16 +7,12 @@ transformers, vllm, httpx) are never imported by the CLI or by an unknown-name c
 
 from llm_distillation.teacher.backends.base import (
     BACKEND_NAMES,
-    GenerationRequest,
-    GenerationResult,
     TeacherBackend,
     create_backend,
 )
 
 __all__ = [
     "BACKEND_NAMES",
-    "GenerationRequest",
-    "GenerationResult",
     "TeacherBackend",
     "create_backend",
 ]

@@ -1,53 +1,19 @@
 """The one small interface every teacher backend implements: a batch of prompts in, texts and
-token counts out."""
+token counts out. The request, result and decoding types are those of the generation engine
+(``llm_distillation.generation.types``)."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """One prompt to complete.
-
-    ``messages`` is a chat (list of ``{"role", "content"}``); backends with a chat template
-    render it, others concatenate the contents. ``prefix`` optionally names the part of the
-    rendered prompt shared by many requests (the few-shot demos) so a backend may cache it.
-    ``key`` identifies the request in results (e.g. ``"<example_id>/<task>/<option>"``).
-    """
-
-    key: str
-    messages: tuple[Mapping[str, str], ...]
-    prefix_messages: tuple[Mapping[str, str], ...] = ()
-    stop: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """What a backend returned for one request."""
-
-    key: str
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string), "length" (max_new_tokens), "error"
-    prompt_truncated: bool = False
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class DecodingConfig:
-    """Decoding settings shared by all backends (recorded in every shard manifest)."""
-
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
-    extra: Mapping[str, Any] = field(default_factory=dict)
+if TYPE_CHECKING:
+    from llm_distillation.generation.types import (
+        DecodingConfig,
+        GenerationRequest,
+        GenerationResult,
+    )
 
 
 @runtime_checkable

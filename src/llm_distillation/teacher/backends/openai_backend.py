@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llm_distillation.teacher.backends.base import (
+from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
     GenerationResult,

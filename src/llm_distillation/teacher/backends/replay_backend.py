@@ -56,14 +56,14 @@ from typing import Any, Final
 import polars as pl
 
 from llm_distillation.errors import RowError, SourceFormatError
-from llm_distillation.schema import TEXT_FIELDS
-from llm_distillation.sources import hf, readers
-from llm_distillation.sources.benchmarks import get_loader
-from llm_distillation.teacher.backends.base import (
+from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
     GenerationResult,
 )
+from llm_distillation.schema import TEXT_FIELDS
+from llm_distillation.sources import hf, readers
+from llm_distillation.sources.benchmarks import get_loader
 from llm_distillation.teacher.records import (
     STUDY_TASK_COLUMNS,
     TASKS,

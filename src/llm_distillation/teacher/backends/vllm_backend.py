@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from llm_distillation.teacher.backends.base import (
+from llm_distillation.generation.types import (
     DecodingConfig,
     GenerationRequest,
     GenerationResult,
