@@ -55,6 +55,7 @@ PREDICTION_SCHEMA: Final = pl.Schema(
         "seed": pl.Int64,
         "split": pl.String,
         "view": pl.String,
+        "primary": pl.Boolean,  # the condition's accuracy view (predict, else factual)
         "example_id": pl.String,
         "rationale_option": pl.Int64,  # counterfactual probes: the option the rationale argues
         "prediction": pl.String,  # the option text, or "unparseable"
@@ -198,10 +199,12 @@ def explanations_of(outputs: pl.DataFrame, view: str) -> pl.DataFrame:
     )
 
 
-def score_generations(generations: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+def score_generations(
+    generations: pl.DataFrame, table: pl.DataFrame, primary_view: str = "predict"
+) -> pl.DataFrame:
     """Parse every answer-bearing output (``predict``, ``factual``, ``counterfactual``,
     ``consistency``) into an option (``PREDICTION_SCHEMA``); ``table`` gives each example's
-    ``choices`` and ``answer_index``."""
+    ``choices`` and ``answer_index``; rows of ``primary_view`` are marked ``primary``."""
     answers = generations.filter(
         pl.col("view").is_in(["predict", "factual", "counterfactual", "consistency"])
     )
@@ -222,6 +225,7 @@ def score_generations(generations: pl.DataFrame, table: pl.DataFrame) -> pl.Data
         gold=pl.col("choices").list.get(pl.col("answer_index")),
         gold_index="answer_index",
         rationale_option="option_index",
+        primary=pl.col("view") == primary_view,
         raw_text="text",
         correct=(pl.col("predicted_index") == pl.col("answer_index")).fill_null(False),
     )
