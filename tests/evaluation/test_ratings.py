@@ -73,7 +73,7 @@ def test_sheet_is_blinded_shuffled_and_seeded(exported):
     assert per_run.height == 4
 
 
-def test_filled_sheets_come_back_in_the_study_layout(tmp_path, exported):
+def test_filled_sheets_come_back_in_the_study_layout(tmp_path, exported, shared_data):
     sheet, key = exported
     one = _roundtrip(tmp_path, _filled(sheet, 4), "a.csv")
     two = _roundtrip(tmp_path, _filled(sheet, 2), "b.csv")
