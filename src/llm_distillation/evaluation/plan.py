@@ -4,9 +4,10 @@ A condition (``llm_distillation.training.conditions``) decides the views its stu
 trained on; evaluation asks each student only those:
 
 =================  ===========================================================================
-answer views       ``[predict]`` (when trained) and ``[factual]`` (CF-trained) on every
-                   sampled test example; the *primary* answer view is the condition's
-                   ``accuracy_view`` (``predict``, else ``factual``)
+answer views       ``[predict]`` (when trained) and ``[factual]`` (CF-trained); the
+                   *primary* answer view (the condition's ``accuracy_view``: ``predict``,
+                   else ``factual``) on every sampled test example, the other one on the
+                   explanation sample
 explanation        ``[explain]`` output (when trained), else the rationale part of the
                    ``[factual]`` output, on the explanation sample
 counterfactual     ``[counterfactual] <task>\\nRationale: <teacher rationale of a wrong option>``
@@ -128,17 +129,18 @@ def _prompts(views: pl.DataFrame, *, with_option: bool = False) -> pl.DataFrame:
 
 
 def first_round(table: pl.DataFrame, explained_ids: list[str], plan: CellPlan) -> pl.DataFrame:
-    """Every prompt that needs no student output (``PROMPT_SCHEMA``): the answer views on all
-    of ``table`` (consolidated rows), the explanation and counterfactual views on the rows
-    whose ``example_id`` is in ``explained_ids``."""
+    """Every prompt that needs no student output (``PROMPT_SCHEMA``): the primary answer view
+    on all of ``table`` (consolidated rows); the other answer view, the explanation and the
+    counterfactual views on the rows whose ``example_id`` is in ``explained_ids``."""
     parts = [pl.DataFrame(schema=PROMPT_SCHEMA)]
     kwargs = {
         "rationale": plan.rationale or "positive",
         "factual_rationale": plan.factual_rationale,
     }
-    for view in plan.answer_views:
-        parts.append(_prompts(build_views(table, views=(view,), **kwargs)))  # type: ignore[arg-type]
     explained = table.filter(pl.col("example_id").is_in(explained_ids))
+    for view in plan.answer_views:
+        rows = table if view == plan.primary_view else explained
+        parts.append(_prompts(build_views(rows, views=(view,), **kwargs)))  # type: ignore[arg-type]
     if "explain" in plan.trained_views:
         parts.append(_prompts(build_views(explained, views=("explain",), **kwargs)))  # type: ignore[arg-type]
     if plan.probes:

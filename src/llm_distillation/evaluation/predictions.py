@@ -112,7 +112,7 @@ class Lengths:
     predict: int = 16
     explain: int = 48
     factual: int = 64
-    counterfactual: int = 16
+    counterfactual: int = 12
 
     def of(self, view: str) -> int:
         return self.counterfactual if view == "consistency" else getattr(self, view)
