@@ -127,3 +127,16 @@ def test_a_cell_through_the_engine(cqa_test_table, tiny_students, student):
             table.filter(pl.col("example_id").is_in(ids)).sort("example_id")["few_shot_revision"]
         ).to_list()
     )
+
+
+def test_a_cf_student_answers_every_example_and_explains_the_sample(cqa_test_table, tiny_students):
+    table = cqa_test_table.head(4)
+    ids = table["example_id"].head(2).to_list()
+    lengths = Lengths(predict=4, explain=6, factual=6, counterfactual=4)
+    generations = generate_cell(
+        tiny_students["llama"], table, ids, CF, INFO, lengths=lengths, settings=SETTINGS
+    )
+    counts = dict(generations.group_by("view").len().iter_rows())
+    assert counts["factual"] == 4 and counts["counterfactual"] == 8 and "predict" not in counts
+    consistency = generations.filter(pl.col("view") == "consistency")
+    assert set(consistency["example_id"]) <= set(ids)  # the probe only on explained examples

@@ -109,9 +109,9 @@ class CellInfo:
 class Lengths:
     """``max_new_tokens`` per view."""
 
-    predict: int = 16
-    explain: int = 48
-    factual: int = 64
+    predict: int = 12
+    explain: int = 32
+    factual: int = 48
     counterfactual: int = 12
 
     def of(self, view: str) -> int:
@@ -171,7 +171,9 @@ def generate_cell(
             rows = _complete(generate, first, lengths)
             done = pl.DataFrame(rows, schema=PROMPT_SCHEMA | _OUTPUT) if rows else None
             if plan.probes and plan.explanation_view and done is not None:
-                own = explanations_of(done, plan.explanation_view)
+                own = explanations_of(done, plan.explanation_view).filter(
+                    pl.col("example_id").is_in(explained_ids)
+                )
                 rows += _complete(generate, consistency_round(table, own), lengths)
         frame = pl.DataFrame(rows, schema=PROMPT_SCHEMA | _OUTPUT) if rows else None
         if frame is not None:
