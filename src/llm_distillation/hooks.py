@@ -13,8 +13,15 @@ logger = logging.getLogger(__name__)
 class ProjectHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Validate all parameters (typed models in ``llm_distillation.params``)."""
+        """Validate all parameters (typed models in ``llm_distillation.params``).
+
+        First records the run environment (``--env``), from which the registry reads the
+        experiment matrix (``llm_distillation.experiment``).
+        """
+        from llm_distillation.experiment import use_run_env
         from llm_distillation.params import validate_parameters
+
+        use_run_env(context.env)
 
         validate_parameters(context.params)
 

@@ -3,5 +3,17 @@
 from llm_distillation.kedro_datasets.benchmark_source import BenchmarkSourceDataset
 from llm_distillation.kedro_datasets.per_teacher_parquet import PerTeacherParquetDataset
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
+from llm_distillation.kedro_datasets.student_model import (
+    StudentModelDataset,
+    TrainingCheckpointsDataset,
+    TrainingCurvesDataset,
+)
 
-__all__ = ["BenchmarkSourceDataset", "PerTeacherParquetDataset", "PolarsTableDataset"]
+__all__ = [
+    "BenchmarkSourceDataset",
+    "PerTeacherParquetDataset",
+    "PolarsTableDataset",
+    "StudentModelDataset",
+    "TrainingCheckpointsDataset",
+    "TrainingCurvesDataset",
+]

@@ -1,0 +1,299 @@
+"""The experiment matrix: benchmarks × students × conditions × seeds, declared once.
+
+``conf/<env>/parameters_student_training.yml`` declares the matrix under
+``student_training.matrix``; :func:`expand_matrix` turns it into :class:`Cell` s, one Kedro
+namespace each (``cqa_t5_small_mt_cf_revised``); the seeds of a cell train inside that cell.
+The ``student_training`` pipeline builds one namespaced pipeline per cell from
+:func:`load_matrix` (Kedro's dynamic-pipelines pattern: the registry reads the matrix through
+the config loader), and evaluation adds its nodes to the same namespaces.
+
+Only the conf files (base + run environment) shape the matrix: ``kedro run --params`` can
+change sizes and settings of the cells, not which cells exist (the registry is built before
+runtime parameters are known).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PARAMETERS_KEY = "student_training"
+DEFAULT_RUN_ENV = "local"
+_run_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the matrix: a student trained on a benchmark under a condition, per seed."""
+
+    benchmark: str
+    student: str
+    condition: str
+    seeds: tuple[int, ...]
+
+    @property
+    def namespace(self) -> str:
+        """``<benchmark>_<student>_<condition>``: a Kedro namespace and a folder name."""
+        return f"{self.benchmark}_{self.student}_{self.condition}"
+
+
+def expand_matrix(params: Mapping[str, Any]) -> list[Cell]:
+    """The cells of ``params["student_training"]`` (validated first: an unknown student,
+    condition or benchmark fails here, naming the setting, before any model is loaded).
+
+    Order: benchmark, then student, then condition, as declared.
+    """
+    from llm_distillation.pipelines.student_training.params import StudentTrainingParams
+
+    if PARAMETERS_KEY not in params:
+        raise ValueError(
+            f"no '{PARAMETERS_KEY}' parameters (conf/*/parameters_{PARAMETERS_KEY}.yml)"
+        )
+    return StudentTrainingParams.model_validate(params[PARAMETERS_KEY]).cells()
+
+
+def use_run_env(env: str | None) -> None:
+    """Record the run environment of the current Kedro context (``kedro run --env paper``).
+
+    The CLI does not export ``--env`` as ``KEDRO_ENV``; the project hook calls this when a
+    context is created, and the registry is rebuilt when the environment changed, so the
+    matrix always comes from the environment whose parameters the run uses.
+    """
+    global _run_env  # noqa: PLW0603 - the one piece of process state the registry needs
+    if env == _run_env:
+        return
+    _run_env = env
+    from kedro.framework.project import pipelines
+
+    module = getattr(pipelines, "_pipelines_module", None)
+    if module is not None and getattr(pipelines, "_is_data_loaded", False):
+        pipelines.configure(module)  # rebuilt on next access, for this environment
+
+
+def run_env(env: str | None = None) -> str:
+    """``env``, else the environment of the current context, else ``$KEDRO_ENV``, else
+    ``local``."""
+    return env or _run_env or os.environ.get("KEDRO_ENV") or DEFAULT_RUN_ENV
+
+
+def conf_source() -> Path:
+    """The project's ``conf`` folder: beside ``src/`` for a checkout, else ``./conf``."""
+    checkout = Path(__file__).resolve().parents[2] / "conf"
+    return checkout if (checkout / "base").is_dir() else Path.cwd() / "conf"
+
+
+def load_parameters(env: str | None = None, conf: str | os.PathLike[str] | None = None) -> dict:
+    """All parameters of ``conf/base`` + ``conf/<env>`` through the project's config loader."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        conf_source=str(conf or conf_source()),
+        base_env="base",
+        default_run_env=DEFAULT_RUN_ENV,
+        env=run_env(env),
+    )
+    return dict(loader["parameters"])
+
+
+def load_matrix(env: str | None = None, conf: str | os.PathLike[str] | None = None) -> list[Cell]:
+    """The matrix of the configuration (base + ``env``; see :func:`run_env`)."""
+    return expand_matrix(load_parameters(env, conf))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llm_distillation.experiment [--env paper]``: the matrix's namespaces, one a
+    line (e.g. to index a SLURM job array)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--env", default=None, help="Kedro environment (default: $KEDRO_ENV)")
+    parser.add_argument("--seeds", action="store_true", help="also print each cell's seeds")
+    args = parser.parse_args(argv)
+    for cell in load_matrix(args.env):
+        seeds = " " + ",".join(map(str, cell.seeds)) if args.seeds else ""
+        print(f"{cell.namespace}{seeds}")
+    return 0
+
+
+# --- training one cell (called by the student_training pipeline's train_students node) -------
+
+CURVES_FILE = "training_curves.parquet"
+CELL_COLUMNS = ("cell", "benchmark", "student", "condition", "seed")
+
+
+def teacher_source(student: Any, teacher_folder: str | None) -> str | None:
+    """The ``teacher_model`` folder when the student spec names no folder or tokenizer of its
+    own (a shrunk student's weights, a config-built T5's tokenizer); None for Hub students."""
+    own = getattr(student, "folder", None) or getattr(student, "tokenizer", None)
+    if own or getattr(student, "kind", None) == "hub":
+        return None
+    return teacher_folder
+
+
+def run_fingerprint(
+    cell: Cell,
+    seed: int,
+    settings: Mapping[str, Any],
+    *,
+    train_views: Any,
+    dev_views: Any,
+    source: str | None,
+) -> str:
+    """sha256 of everything a seed's run depends on: the settings, the views' text and the
+    initial weights' provenance (the teacher folder's conversion marker). A checkpoint is
+    resumed only by a run with the same fingerprint."""
+    import hashlib
+    import json
+
+    from llm_distillation.teacher.model_artifacts import read_conversion_marker
+
+    digest = hashlib.sha256()
+    marker = read_conversion_marker(Path(source)) if source else None
+    head = {"cell": cell.namespace, "seed": seed, "settings": settings, "source": marker}
+    digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+    cols = ["example_id", "view", "option_index", "input", "target", "answer_only_loss"]
+    for views in (train_views, dev_views):
+        for row in views.select(cols).iter_rows():
+            digest.update(json.dumps(row, default=str).encode())
+        digest.update(b"|")
+    return digest.hexdigest()[:16]
+
+
+def train_cell(
+    cell: Cell,
+    cfg: Any,
+    *,
+    train_views: Any,
+    dev_views: Any,
+    teacher_folder: str | None,
+    store: Any,
+) -> tuple[dict[int, str], Any]:
+    """Train ``cell``'s student on its views once per seed -> ({seed: finished folder},
+    curves with ``CELL_COLUMNS``).
+
+    ``cfg`` is the validated ``StudentTrainingParams``; ``store`` the cell's
+    :class:`~llm_distillation.kedro_datasets.student_model.CheckpointStore`. A seed whose
+    finished student is in the store (same fingerprint) is not trained again; an interrupted
+    one resumes from its latest checkpoint. Each finished student (best dev weights) is saved
+    into the store at once (its checkpoints are then dropped), so no more than one model is in
+    memory.
+    """
+    import polars as pl
+
+    from llm_distillation.training.examples import tokenize_views
+    from llm_distillation.training.loop import CURVES_SCHEMA, train_student
+    from llm_distillation.training.students import build_student
+
+    student_spec = cfg.students[cell.student]
+    condition = cfg.conditions[cell.condition]
+    source = teacher_source(student_spec, teacher_folder)
+    folders: dict[int, str] = {}
+    curves: list[pl.DataFrame] = []
+    for seed in cfg.matrix.seeds:  # the run's seeds (``--params`` may change them)
+        training = cfg.training_for(cell.student).model_copy(update={"seed": seed})
+        settings = {
+            "student": student_spec.model_dump(mode="json"),
+            "condition": condition.model_dump(mode="json"),
+            "training": training.model_dump(mode="json", exclude={"progress"}),
+        }
+        fingerprint = run_fingerprint(
+            cell, seed, settings, train_views=train_views, dev_views=dev_views, source=source
+        )
+        finished = store.finished(seed, fingerprint)
+        if finished is None:
+            student = build_student(student_spec, source=source, seed=seed)
+            tokenize = {
+                "decoder_only": student.decoder_only,
+                "max_length": training.max_length,
+                "decoder_start_id": student.decoder_start_id,
+            }
+            train = tokenize_views(train_views, student.tokenizer, **tokenize)
+            dev = tokenize_views(dev_views, student.tokenizer, **tokenize)
+            result = train_student(
+                student,
+                train,
+                dev,
+                condition,
+                training,
+                checkpoint_dir=store.checkpoint_dir(seed, fingerprint),
+                run_name=f"{cell.namespace}-seed{seed}",
+            )
+            finished = _save_finished(
+                store.final_dir(seed, fingerprint),
+                cell,
+                seed,
+                result,
+                settings=settings,
+                fingerprint=fingerprint,
+            )
+            del student, result
+            store.drop_checkpoints(seed, fingerprint)  # the finished student replaces them
+        folders[seed] = str(finished)
+        seed_curves = pl.read_parquet(finished / CURVES_FILE).cast(dict(CURVES_SCHEMA))
+        curves.append(
+            seed_curves.select(
+                pl.lit(cell.namespace).alias("cell"),
+                pl.lit(cell.benchmark).alias("benchmark"),
+                pl.lit(cell.student).alias("student"),
+                pl.lit(cell.condition).alias("condition"),
+                pl.lit(seed, dtype=pl.Int64).alias("seed"),
+                *CURVES_SCHEMA.names(),
+            )
+        )
+    return folders, pl.concat(curves, how="vertical")
+
+
+def _save_finished(
+    folder: Path,
+    cell: Cell,
+    seed: int,
+    result: Any,
+    *,
+    settings: Mapping[str, Any],
+    fingerprint: str,
+) -> Path:
+    """The trained student (``save_pretrained``, safetensors) + tokenizer + summary + curves,
+    written into ``folder`` atomically (a ``.partial`` sibling renamed into place) by the main
+    process; the other processes of a distributed run only return the path."""
+    import json
+    import shutil
+
+    from accelerate import PartialState
+
+    from llm_distillation.kedro_datasets.student_model import SUMMARY_FILE
+
+    state = PartialState()
+    if state.is_main_process:
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        result.model.save_pretrained(str(partial))
+        result.tokenizer.save_pretrained(str(partial))
+        result.curves.write_parquet(partial / CURVES_FILE)
+        summary = {
+            "cell": cell.namespace,
+            "benchmark": cell.benchmark,
+            "student": cell.student,
+            "condition": cell.condition,
+            "seed": seed,
+            "fingerprint": fingerprint,
+            "architecture": type(result.model).__name__,
+            "parameters": int(sum(p.numel() for p in result.model.parameters())),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "best_dev": result.best,
+            "settings": settings,
+            **{k: v for k, v in result.summary.items() if k not in {"best", "steps"}},
+        }
+        (partial / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    state.wait_for_everyone()
+    return folder
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

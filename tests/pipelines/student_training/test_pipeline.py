@@ -1,0 +1,132 @@
+"""student_training through a KedroSession on a temporary data folder: the study import's
+consolidated CQA table (consolidation, tag study_import), a tiny real teacher folder, and two
+cells (one per student kind) on a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from kedro.io import Version
+
+from llm_distillation.kedro_datasets.student_model import SUMMARY_FILE, StudentModelDataset
+from tests.kedro_session import PROJECT_ROOT, run_pipelines
+
+CELLS = ["cqa_smollm2_shrunk_mt_cf_revised", "cqa_t5_small_standard"]
+TINY = {
+    "matrix": {"seeds": [0, 1]},
+    "students": {
+        "smollm2_shrunk": {"num_layers": 1},
+        "t5_small": {"d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_heads": 2},
+    },
+    "data": {"train": {"n": 6}, "dev": {"n": 3}},
+    "training": {
+        "max_steps": 2,
+        "batch_size": 2,
+        "eval_every": 1,
+        "checkpoint_every": 1,
+        "max_length": 96,
+        "progress": False,
+    },
+}
+CURVE_COLUMNS = ["cell", "benchmark", "student", "condition", "seed", "step", "split", "metric"]
+
+
+def _students(folder):
+    return StudentModelDataset(filepath=str(folder), version=Version(None, None))
+
+
+def _versions(path):
+    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, shared_data, tiny_teacher):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from llm_distillation.teacher.model_artifacts import convert_to_hf
+
+    root = tmp_path_factory.mktemp("student_training")
+    bootstrap_project(PROJECT_ROOT)
+    runtime = {"data_dir": str(root), "shared_data_dir": str(shared_data)}
+    with KedroSession.create(
+        project_path=PROJECT_ROOT, runtime_params=runtime, save_on_close=False
+    ) as session:
+        session.run(pipeline_names=["consolidation"], tags=["study_import"])
+    convert_to_hf(tiny_teacher, root / "06_models" / "teacher" / "smollm2-135m-instruct")
+    return root
+
+
+def _train(data_dir, shared_data, **extra):
+    params = {"shared_data_dir": str(shared_data), "student_training": {**TINY, **extra}}
+    return run_pipelines(["student_training"], data_dir, params=params, namespaces=CELLS)
+
+
+@pytest.mark.slow
+def test_one_cell_per_student_kind_saves_versioned_students_and_curves(data_dir, shared_data):
+    _train(data_dir, shared_data)
+    for cell in CELLS:
+        folder = data_dir / "06_models" / "students" / cell
+        (version,) = _versions(folder)
+        students = _students(folder).load()
+        assert sorted(students) == [0, 1]
+        for seed, path in students.items():
+            files = sorted(p.name for p in (folder / version / cell / f"seed_{seed}").iterdir())
+            assert path.endswith(f"{version}/{cell}/seed_{seed}")
+            assert "model.safetensors" in files
+            assert "tokenizer.json" in files
+            assert not [f for f in files if f.endswith((".bin", ".pt"))]
+            summary = json.loads(
+                (folder / version / cell / f"seed_{seed}" / SUMMARY_FILE).read_text()
+            )
+            assert (summary["cell"], summary["seed"], summary["steps"]) == (cell, seed, 2)
+            assert summary["best_step"] in (1, 2)
+            assert 0.0 <= summary["best_dev"]["accuracy"] <= 1.0
+        curves_dir = (
+            data_dir / "08_reporting" / "student_training" / cell / "training_curves.parquet"
+        )
+        (cv,) = _versions(curves_dir)
+        curves = pl.read_parquet(curves_dir / cv / "training_curves.parquet")
+        assert curves.columns == [*CURVE_COLUMNS, "value"]
+        assert set(curves["cell"]) == {cell}
+        assert set(curves["seed"]) == {0, 1}
+        assert set(curves["split"]) == {"train", "dev"}
+        assert {"loss", "accuracy"} <= set(curves.filter(split="dev")["metric"])
+        # the finished runs replaced their checkpoints
+        ckpt = data_dir / "06_models" / "checkpoints" / cell
+        assert not list(ckpt.glob("seed_*/*/checkpoints"))
+        assert len(list(ckpt.glob("seed_*/*/final/model.safetensors"))) == 2
+
+    # seeds of different runs differ; the preview shows them
+    shrunk = _students(data_dir / "06_models" / "students" / CELLS[0])
+    preview = shrunk.preview()
+    assert [row[0] for row in preview["data"]] == [0, 1]
+    assert preview["columns"][:3] == ["seed", "size_mb", "parameters"]
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_finished_students_and_new_settings_retrain(data_dir, shared_data):
+    ckpt = data_dir / "06_models" / "checkpoints" / CELLS[1]
+    before = sorted(p.parent.name for p in ckpt.glob("seed_0/*/final"))
+    _train(data_dir, shared_data)  # same settings: nothing is trained, a new version is saved
+    folder = data_dir / "06_models" / "students" / CELLS[1]
+    assert len(_versions(folder)) >= 2
+    assert sorted(p.parent.name for p in ckpt.glob("seed_0/*/final")) == before
+    _train(data_dir, shared_data, matrix={"seeds": [0]})
+    assert sorted(_students(folder).load()) == [0]
+    other = {**TINY["training"], "learning_rate": 1e-3}
+    _train(data_dir, shared_data, matrix={"seeds": [0]}, training=other)
+    after = sorted(p.parent.name for p in ckpt.glob("seed_0/*/final"))
+    assert after != before and len(after) == 1  # retrained; the stale run was removed
+
+
+def test_unknown_student_fails_before_anything_runs(tmp_path, shared_data):
+    params = {
+        "shared_data_dir": str(shared_data),
+        "student_training": {"matrix": {"students": ["smollm2_shrunk", "gpt5"]}},
+    }
+    with pytest.raises(ValueError, match=r"matrix\.students: unknown students \['gpt5'\]"):
+        run_pipelines(["student_training"], tmp_path, params=params, namespaces=CELLS[:1])
+    assert not (tmp_path / "06_models").exists()

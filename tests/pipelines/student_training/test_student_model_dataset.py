@@ -1,0 +1,143 @@
+"""StudentModelDataset (save/load/_exists/preview, versions, no pickles) and the checkpoint
+store of a cell."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from kedro.io import DatasetError, Version
+from safetensors.numpy import save_file
+
+from llm_distillation.kedro_datasets import (
+    StudentModelDataset,
+    TrainingCheckpointsDataset,
+    TrainingCurvesDataset,
+)
+from llm_distillation.kedro_datasets.student_model import SUMMARY_FILE, CheckpointStore
+
+
+def _student_folder(path, seed, accuracy=0.5):
+    path.mkdir(parents=True)
+    save_file({"w": np.zeros((4, 4), dtype=np.float32)}, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    (path / "tokenizer.json").write_text("{}")
+    summary = {
+        "cell": "cqa_tiny_standard",
+        "benchmark": "cqa",
+        "student": "tiny",
+        "condition": "standard",
+        "seed": seed,
+        "architecture": "T5ForConditionalGeneration",
+        "parameters": 16,
+        "steps": 4,
+        "best_step": 2,
+        "best_dev": {"accuracy": accuracy, "loss": 1.25},
+    }
+    (path / SUMMARY_FILE).write_text(json.dumps(summary))
+    return path
+
+
+def _dataset(tmp_path, load=None):
+    return StudentModelDataset(
+        filepath=str(tmp_path / "students" / "cqa_tiny_standard"), version=Version(load, None)
+    )
+
+
+def test_save_load_exists_and_versions(tmp_path):
+    first = {s: _student_folder(tmp_path / "run1" / f"s{s}", s) for s in (0, 1)}
+    ds = _dataset(tmp_path)
+    assert not ds.exists()
+    ds.save(first)
+    assert ds.exists()
+    loaded = ds.load()
+    assert sorted(loaded) == [0, 1]
+    for seed, folder in loaded.items():
+        assert folder.endswith(f"cqa_tiny_standard/seed_{seed}")
+        assert json.loads((tmp_path / folder / SUMMARY_FILE).read_text())["seed"] == seed
+    versions = sorted((tmp_path / "students" / "cqa_tiny_standard").iterdir())
+    assert len(versions) == 1
+    manifest = json.loads((versions[0] / "cqa_tiny_standard" / "cell.json").read_text())
+    assert manifest["seeds"] == [0, 1]
+    assert manifest["condition"] == "standard"
+
+    _dataset(tmp_path).save({0: _student_folder(tmp_path / "run2" / "s0", 0, accuracy=0.75)})
+    assert sorted(_dataset(tmp_path).load()) == [0]  # the latest version
+    older = _dataset(tmp_path, load=versions[0].name)
+    assert sorted(older.load()) == [0, 1]
+    assert "cqa_tiny_standard" in str(_dataset(tmp_path)._describe()["filepath"])
+
+
+def test_preview_shows_size_config_and_best_dev_score(tmp_path):
+    ds = _dataset(tmp_path)
+    ds.save({3: _student_folder(tmp_path / "run" / "s3", 3, accuracy=0.625)})
+    preview = ds.preview()
+    row = dict(zip(preview["columns"], preview["data"][0], strict=True))
+    assert row["seed"] == 3
+    assert row["size_mb"] >= 0
+    assert row["architecture"] == "T5ForConditionalGeneration"
+    assert row["best_dev_accuracy"] == 0.625
+    assert row["best_dev_loss"] == 1.25
+    json.dumps(preview)  # kedro-viz serialises it
+
+
+def test_pickled_or_missing_weights_are_refused(tmp_path):
+    folder = _student_folder(tmp_path / "bad", 0)
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(DatasetError, match=r"pickled weight files \['pytorch_model.bin'\]"):
+        _dataset(tmp_path).save({0: folder})
+    (folder / "pytorch_model.bin").unlink()
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(DatasetError, match=r"no \*\.safetensors"):
+        _dataset(tmp_path).save({0: folder})
+    with pytest.raises(DatasetError, match="empty seed mapping"):
+        _dataset(tmp_path).save({})
+    assert not _dataset(tmp_path).exists()
+
+
+def test_an_incomplete_version_is_not_loaded(tmp_path):
+    ds = _dataset(tmp_path)
+    ds.save({0: _student_folder(tmp_path / "run" / "s0", 0)})
+    (version,) = (tmp_path / "students" / "cqa_tiny_standard").iterdir()
+    (version / "cqa_tiny_standard" / "cell.json").unlink()  # as if killed while writing
+    fresh = _dataset(tmp_path)
+    assert not fresh.exists()
+    with pytest.raises(DatasetError, match="not a complete set of students"):
+        fresh.load()
+
+
+def test_other_ranks_of_a_distributed_run_do_not_save(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    _dataset(tmp_path).save({0: _student_folder(tmp_path / "run" / "s0", 0)})
+    curves = TrainingCurvesDataset(filepath=str(tmp_path / "curves.parquet"), file_format="parquet")
+    import polars as pl
+
+    curves.save(pl.DataFrame({"step": [1]}))
+    assert not (tmp_path / "students").exists()
+    assert not (tmp_path / "curves.parquet").exists()
+
+
+def test_checkpoint_store_keeps_one_fingerprint_per_seed(tmp_path):
+    store = TrainingCheckpointsDataset(path=str(tmp_path / "ckpt" / "cqa_x")).load()
+    assert isinstance(store, CheckpointStore)
+    old = store.checkpoint_dir(0, "aaaa")
+    old.mkdir()
+    (old / "step_00000002").mkdir()
+    other_seed = store.checkpoint_dir(1, "aaaa")
+    assert store.finished(0, "aaaa") is None
+    final = store.final_dir(0, "aaaa")
+    final.mkdir()
+    (final / SUMMARY_FILE).write_text("{}")
+    assert store.finished(0, "aaaa") == final
+    store.drop_checkpoints(0, "aaaa")
+    assert not old.exists()
+    assert final.is_dir()
+    store.run_dir(0, "bbbb")  # settings changed: the stale run of seed 0 goes
+    assert not (tmp_path / "ckpt" / "cqa_x" / "seed_0" / "aaaa").exists()
+    assert store.finished(0, "aaaa") is None
+    assert other_seed.parent.is_dir()  # other seeds are untouched
+    with pytest.raises(DatasetError, match="written by the training loop"):
+        TrainingCheckpointsDataset(path=str(tmp_path / "ckpt")).save(store)
+    with pytest.raises(DatasetError, match="local or shared file system"):
+        TrainingCheckpointsDataset(path="s3://bucket/ckpt")

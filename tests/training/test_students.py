@@ -1,0 +1,86 @@
+"""Students: shrunk from the teacher's weights, T5 from a config, pretrained folders."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from llm_distillation.training.config import ShrunkCausalSpec
+from llm_distillation.training.students import (
+    build_student,
+    kept_layers,
+    load_tokenizer,
+    save_student,
+)
+from tests.training.helpers import TINY_T5
+
+torch = pytest.importorskip("torch")
+
+
+def _teacher_state(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_shrunk_student_copies_the_kept_teacher_layers(teacher_folder):
+    st = build_student({"kind": "shrunk_causal", "layers": [0, 2]}, source=teacher_folder)
+    assert st.decoder_only and st.model.config.num_hidden_layers == 2
+    teacher = _teacher_state(teacher_folder)
+    state = st.model.state_dict()
+    for name, value in teacher.items():
+        if ".layers.1." in name:
+            continue
+        mapped = name.replace(".layers.2.", ".layers.1.")
+        assert torch.equal(state[mapped], value), name
+    head, emb = st.model.get_output_embeddings().weight, st.model.get_input_embeddings().weight
+    assert head.data_ptr() == emb.data_ptr()  # tied as in the teacher
+    assert len(st.tokenizer) == len(load_tokenizer(teacher_folder))
+
+
+def test_num_layers_spreads_over_the_teacher():
+    spec = ShrunkCausalSpec(num_layers=3)
+    assert kept_layers(spec, 30) == [0, 14, 29]
+    assert kept_layers(ShrunkCausalSpec(num_layers=2), 30) == [0, 29]
+    assert kept_layers(ShrunkCausalSpec(layers=(0, 29)), 30) == [0, 29]
+    with pytest.raises(ValueError, match=r"student.layers.*out of range"):
+        kept_layers(ShrunkCausalSpec(layers=(0, 30)), 30)
+    with pytest.raises(ValueError, match=r"exactly one of layers"):
+        ShrunkCausalSpec(layers=(0,), num_layers=1)
+
+
+def test_t5_from_config_uses_the_local_tokenizer(teacher_folder):
+    a = build_student(TINY_T5, source=teacher_folder / "tokenizer.json", seed=0)
+    b = build_student(TINY_T5, source=teacher_folder, seed=0)
+    c = build_student(TINY_T5, source=teacher_folder, seed=1)
+    tok = a.tokenizer
+    cfg = a.model.config
+    assert not a.decoder_only
+    assert cfg.vocab_size == len(tok) == a.model.get_output_embeddings().weight.shape[0]
+    assert cfg.pad_token_id == cfg.decoder_start_token_id == tok.pad_token_id == tok.eos_token_id
+    assert cfg.eos_token_id == tok.eos_token_id
+    sa, sb, sc = (s.model.state_dict() for s in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # same seed, same initialisation
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_pretrained_folder_loads_safetensors_only(teacher_folder, tmp_path):
+    st = build_student({"kind": "hub", "model_id": str(teacher_folder), "architecture": "causal"})
+    assert st.decoder_only and st.model.config.num_hidden_layers == 3
+    t5 = build_student(TINY_T5, source=teacher_folder)
+    saved = save_student(t5, tmp_path / "t5")
+    assert (saved / "model.safetensors").is_file()
+    back = build_student({"kind": "hub", "model_id": str(saved), "architecture": "seq2seq"})
+    assert not back.decoder_only
+    ref = t5.model.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in back.model.state_dict().items())
+    pickled = tmp_path / "pickled"
+    shutil.copytree(teacher_folder, pickled)
+    state = _teacher_state(teacher_folder)
+    (pickled / "model.safetensors").unlink()
+    torch.save(state, pickled / "pytorch_model.bin")
+    with pytest.raises((OSError, ValueError)):
+        build_student({"kind": "hub", "model_id": str(pickled), "architecture": "causal"})
+    with pytest.raises(FileNotFoundError, match=r"student.folder.*no \*.safetensors"):
+        build_student({"kind": "shrunk_causal", "num_layers": 1}, source=pickled)
