@@ -71,3 +71,16 @@ def test_a_null_text_is_unparseable_and_rows_keep_their_ids():
     out = extract_answers(rows).sort("row_id")
     assert out["row_id"].to_list() == [5, 7]
     assert out["prediction"].to_list() == [UNPARSEABLE, "river"]
+
+
+def test_without_bare_answers_only_statements_count():
+    rows = pl.DataFrame(
+        {
+            "row_id": [0, 1, 2],
+            "benchmark": ["cqa"] * 3,
+            "choices": [CHOICES] * 3,
+            "scope": ["Desert sand is hot.", "(b) is wrong", "So the answer is desert."],
+        }
+    )
+    out = extract_answers(rows, bare=False).sort("row_id")
+    assert out["predicted_index"].to_list() == [None, None, 3]
