@@ -303,7 +303,9 @@ def teacher_accuracy(
     gold answer, so ``states_gold`` is not the teacher's accuracy at the task: it measures how
     faithfully the rationales carry the answer they were asked to explain (a rationale that
     states another option contradicts its own label; one that states nothing teaches the
-    student no answer). Explicit statements only (no bare option words).
+    student no answer). Explicit statements only (no bare option words). Consolidation's
+    cleaning drops an echoed leading "The answer is X." line, so a cleaned rationale states an
+    answer only inside its explanation.
     """
     rows = []
     for kind, column in columns.items():
