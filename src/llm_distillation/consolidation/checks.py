@@ -29,10 +29,10 @@ from typing import Final
 import polars as pl
 from pydantic import Field
 
+from llm_distillation.answers import statement_matches
 from llm_distillation.config import StrictModel
 from llm_distillation.errors import TooManyRejectionsError
 from llm_distillation.rendering import concat as _concat
-from llm_distillation.schema import FIXED_CHOICES
 
 logger = logging.getLogger(__name__)
 
@@ -113,110 +113,6 @@ class ChecksConfig(StrictModel):
 
 class ConsolidationQualityError(TooManyRejectionsError):
     """More rows failed a consolidation check than its ``max_share`` allows."""
-
-
-# ------------------------------------------------------------------ answer statements
-
-STATEMENT: Final = (
-    r"(?i)\b(?:the\s+(?:correct\s+|right\s+|best\s+|final\s+|true\s+)?answer|"
-    r"the\s+(?:correct\s+)?(?:relationship|relation|label))\s+"
-    r"(?:is|would\s+be|should\s+be|must\s+be|remains)\s*:?\s*"
-    r"(?:(?:actually|indeed|clearly|definitely|therefore|thus|still|simply)\s+)?"
-    r"(?:\(([a-eA-E])\)\s*)?[*\"'“‘]*([^\n.,;:!?\"”’*()]{0,60})"
-)
-"""``the answer is (b) X`` / ``the relationship is X``: group 1 the option letter, group 2 the
-stated text (up to the next punctuation)."""
-
-_ARTICLE = r"^(?:an?|the)\s+"
-
-
-def _norm(text: pl.Expr) -> pl.Expr:
-    return text.str.to_lowercase().str.strip_chars(" \t'\"*“”‘’`").str.replace(_ARTICLE, "")
-
-
-def answer_statements(rows: pl.LazyFrame, scope: str = "scope") -> pl.LazyFrame:
-    """One row per answer statement found in ``rows[scope]``: ``row_id``, ``stmt_id``, the
-    option ``letter`` (0-based, or null) and the normalized ``stated`` text.
-
-    Besides "the answer is X" statements, a text of a fixed-choice benchmark (e-SNLI,
-    StrategyQA) that opens with an option word ("Yes, …", "Neutral.") states that option.
-    """
-    fixed = list(FIXED_CHOICES)
-    fixed_words = sorted({c for labels in FIXED_CHOICES.values() for c in labels})
-    explicit = (
-        rows.select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
-        .explode("stmt")
-        .filter(pl.col("stmt").is_not_null())
-        .with_columns(groups=pl.col("stmt").str.extract_groups(STATEMENT))
-        .select(
-            "row_id",
-            stmt_id=pl.int_range(pl.len(), dtype=pl.Int64),  # unique, not per row
-            letter=pl.col("groups")
-            .struct.field("1")
-            .str.to_lowercase()
-            .replace_strict(
-                ["a", "b", "c", "d", "e"], [0, 1, 2, 3, 4], default=None, return_dtype=pl.Int64
-            ),
-            stated=_norm(pl.col("groups").struct.field("2")),
-        )
-    )
-    leading = (
-        rows.filter(pl.col("benchmark").is_in(fixed))
-        .select(
-            "row_id",
-            stmt_id=pl.lit(-1, pl.Int64),
-            letter=pl.lit(None, pl.Int64),
-            stated=pl.col(scope).str.extract(r"^\W*(\w+)\b").str.to_lowercase(),
-        )
-        .filter(pl.col("stated").is_in(fixed_words))
-    )
-    return pl.concat(
-        [explicit, leading.drop_nulls("stated")],
-        how="vertical_relaxed",
-    )
-
-
-def statement_matches(
-    rows: pl.LazyFrame, choices: pl.LazyFrame | None = None, scope: str = "scope"
-) -> pl.LazyFrame:
-    """Per ``row_id``: ``states_own`` (a statement names the conditioned option),
-    ``states_other`` (a statement names only other options) and the first such ``stated_other``.
-
-    ``rows`` needs ``row_id``, ``benchmark``, ``option_index``, ``scope`` and either a
-    ``choices`` column or ``example_id`` with the ``choices`` frame (example_id, choices).
-    """
-    stmts = answer_statements(rows, scope).collect().lazy()
-    stating = rows.join(stmts.select("row_id").unique(), on="row_id", how="semi")
-    if choices is not None:
-        stating = stating.select("row_id", "example_id", "option_index").join(
-            choices, on="example_id"
-        )
-    options = (
-        stating.select("row_id", "choices", "option_index")
-        .with_columns(opt_idx=pl.int_ranges(pl.col("choices").list.len()))
-        .explode("choices", "opt_idx")
-        .with_columns(opt=_norm(pl.col("choices")), opt_idx=pl.col("opt_idx").cast(pl.Int64))
-        .drop("choices")
-    )
-    pairs = stmts.join(options, on="row_id").with_columns(
-        matched=(pl.col("letter") == pl.col("opt_idx")).fill_null(False)
-        | (pl.col("stated") == pl.col("opt"))
-        | (
-            (pl.col("opt").str.len_chars() > 0)
-            & pl.col("stated").str.starts_with(pl.col("opt"))
-            & pl.col("stated").str.slice(pl.col("opt").str.len_chars(), 1).str.contains(r"^\W")
-        )
-    )
-    per_stmt = pairs.group_by("row_id", "stmt_id").agg(
-        own=(pl.col("matched") & (pl.col("opt_idx") == pl.col("option_index"))).any(),
-        other=(pl.col("matched") & (pl.col("opt_idx") != pl.col("option_index"))).any(),
-        stated=pl.col("stated").first(),
-    )
-    return per_stmt.group_by("row_id").agg(
-        states_own=pl.col("own").any(),
-        states_other=(pl.col("other") & ~pl.col("own")).any(),
-        stated_other=pl.col("stated").filter(pl.col("other") & ~pl.col("own")).first(),
-    )
 
 
 # ---------------------------------------------------------------------------- checks

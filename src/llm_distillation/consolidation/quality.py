@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from llm_distillation.answers import statement_matches
 from llm_distillation.cleaning import word_count
-from llm_distillation.consolidation.checks import statement_matches
 from llm_distillation.consolidation.merge import TASK_COLUMNS
 from llm_distillation.teacher.records import counterfactual_columns, counterfactual_option
 
@@ -81,9 +81,12 @@ def length_stats(long: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def distractor_counts(long: pl.DataFrame) -> pl.DataFrame:
-    """Per rationale (row of ``long`` with a ``rid``): ``distractors`` = the number of distinct
-    wrong options whose text occurs in it as whole words."""
+def option_mentions(long: pl.DataFrame) -> pl.DataFrame:
+    """Per rationale (row of ``long``, numbered ``rid``) and option: ``opt_idx``, ``opt`` (the
+    option text, lower case), ``wrong`` (a distractor: not the gold index and not the gold
+    text) and ``named`` (the option text occurs in the rationale as whole words,
+    case-insensitive). Options with an empty text are left out; a text repeated among the
+    options counts once."""
     rows = long.with_row_index("rid")
     options = (
         rows.select(
@@ -95,24 +98,35 @@ def distractor_counts(long: pl.DataFrame) -> pl.DataFrame:
         )
         .explode("choices", "opt_idx")
         .with_columns(opt=pl.col("choices").str.to_lowercase().str.strip_chars())
-        .filter(
-            (pl.col("opt_idx") != pl.col("answer_index"))
-            & (pl.col("opt") != pl.col("gold"))
-            & (pl.col("opt").str.len_chars() > 0)
+        .filter(pl.col("opt").str.len_chars() > 0)
+        .unique(["rid", "opt"], keep="first", maintain_order=True)
+        .with_columns(
+            wrong=(pl.col("opt_idx") != pl.col("answer_index")) & (pl.col("opt") != pl.col("gold"))
         )
-        .unique(["rid", "opt"])
     )
-    hits = (
+    return (
         options.join(rows.select("rid", "text"), on="rid")
         .with_columns(
-            hit=pl.col("text")
+            named=pl.col("text")
             .str.to_lowercase()
             .str.contains(
                 pl.concat_str(pl.lit(r"\b"), pl.col("opt").str.escape_regex(), pl.lit(r"\b"))
             )
+            .fill_null(False)
         )
+        .select("rid", "opt_idx", "opt", "wrong", "named")
+    )
+
+
+def distractor_counts(long: pl.DataFrame) -> pl.DataFrame:
+    """Per rationale (row of ``long`` with a ``rid``): ``distractors`` = the number of distinct
+    wrong options whose text occurs in it as whole words (:func:`option_mentions`)."""
+    rows = long.with_row_index("rid")
+    hits = (
+        option_mentions(long)
+        .filter(pl.col("wrong"))
         .group_by("rid")
-        .agg(distractors=pl.col("hit").sum().cast(pl.Int64))
+        .agg(distractors=pl.col("named").sum().cast(pl.Int64))
     )
     return rows.join(hits, on="rid", how="left").with_columns(
         distractors=pl.col("distractors").fill_null(0)

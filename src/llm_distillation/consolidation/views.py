@@ -50,6 +50,13 @@ VIEW_SCHEMA: Final = pl.Schema(
 )
 
 
+def counterfactual_input(task: pl.Expr, rationale: pl.Expr) -> pl.Expr:
+    """``[counterfactual] <task>\nRationale: <rationale>``: the input that asks for the answer
+    a given rationale argues for (training: a teacher's rationale of a wrong option;
+    evaluation also supplies the student's own explanation)."""
+    return _concat("[counterfactual] ", task, "\nRationale: ", rationale.str.strip_chars())
+
+
 def _usable(text: pl.Expr) -> pl.Expr:
     return text.is_not_null() & (text.str.strip_chars() != "")
 
@@ -144,9 +151,7 @@ def build_views(
                     lf,
                     "counterfactual",
                     option=pl.lit(i),
-                    inp=_concat(
-                        "[counterfactual] ", pl.col("_task"), "\nRationale: ", col.str.strip_chars()
-                    ),
+                    inp=counterfactual_input(pl.col("_task"), col),
                     target=_concat("So the answer is ", option, "."),
                     ok=(gold != i)
                     & option.is_not_null()

@@ -1,0 +1,237 @@
+"""Nodes of the ``evaluation`` pipeline (pure functions; the catalog does all I/O).
+
+Per matrix cell (namespace ``<cell>``): pick the examples, generate every output of every
+seed's student through the engine, parse answers, accuracy, explanations, metrics. Outside
+the namespaces: the teacher's stated-answer accuracy, the stacked tables of all cells, the
+rating sheet.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import polars as pl
+
+from llm_distillation.evaluation.explanations import EXPLANATION_SCHEMA, explanation_table
+from llm_distillation.evaluation.metrics import (
+    EMBEDDING_METRICS,
+    METRIC_SCHEMA,
+    SUMMARY_SCHEMA,
+    explanation_metrics,
+)
+from llm_distillation.evaluation.plan import CellPlan, plan_for
+from llm_distillation.evaluation.predictions import (
+    ACCURACY_SCHEMA,
+    PREDICTION_SCHEMA,
+    TEACHER_ACCURACY_SCHEMA,
+    CellInfo,
+    accuracy_table,
+    generate_cell,
+    score_generations,
+    teacher_accuracy,
+)
+from llm_distillation.evaluation.ratings import export_rating_sheet
+from llm_distillation.pipelines.evaluation.params import EvaluationParams
+from llm_distillation.sampling import take_seeded
+
+logger = logging.getLogger(__name__)
+
+TEACHER_KINDS: Final = {"positive": "few_shot_positive_rationale", "revised": "few_shot_revision"}
+
+
+def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return data.collect() if isinstance(data, pl.LazyFrame) else data
+
+
+def _plan(student_training: dict[str, Any], condition: str) -> CellPlan:
+    return plan_for(condition, student_training)
+
+
+def select_examples(
+    table: pl.DataFrame | pl.LazyFrame, params: dict[str, Any]
+) -> tuple[pl.DataFrame, list[str]]:
+    """The consolidated test rows a cell is evaluated on (seeded ``test_examples``; the same
+    for every cell) and the ids of those that get explanations (``explain_examples``, a
+    subset: the same seed keeps the same ids)."""
+    cfg = EvaluationParams.model_validate(params)
+    rows = _frame(table)
+    sample, _ = take_seeded(rows, n=cfg.test_examples, seed=cfg.seed)
+    explained, _ = take_seeded(sample, n=cfg.explain_examples, seed=cfg.seed)
+    logger.info("Evaluating on %d test rows, %d with explanations", sample.height, explained.height)
+    return sample, explained["example_id"].to_list()
+
+
+def generate_outputs(
+    student_model: dict[int, str],
+    examples: pl.DataFrame,
+    explained_ids: list[str],
+    params: dict[str, Any],
+    student_training: dict[str, Any],
+    *,
+    cell: str,
+    benchmark: str,
+    student: str,
+    condition: str,
+) -> pl.DataFrame:
+    """Every output the cell's plan asks of every seed's student (``GENERATION_SCHEMA``)."""
+    cfg = EvaluationParams.model_validate(params)
+    return generate_cell(
+        student_model,
+        examples,
+        explained_ids,
+        _plan(student_training, condition),
+        CellInfo(cell=cell, benchmark=benchmark, student=student, condition=condition),
+        lengths=cfg.max_new_tokens.lengths(),
+        settings=cfg.engine.settings(),
+    )
+
+
+def score_predictions(
+    generations: pl.DataFrame,
+    examples: pl.DataFrame,
+    student_training: dict[str, Any],
+    *,
+    condition: str,
+) -> pl.DataFrame:
+    """Parsed answers of every output (``<ns>.predictions``)."""
+    return score_generations(generations, examples, _plan(student_training, condition).primary_view)
+
+
+def compute_accuracy(
+    predictions: pl.DataFrame,
+    params: dict[str, Any],
+    student_training: dict[str, Any],
+    *,
+    condition: str,
+) -> pl.DataFrame:
+    """Accuracy per run and answer view with a bootstrap 95% CI (``<ns>.accuracy``)."""
+    cfg = EvaluationParams.model_validate(params)
+    return accuracy_table(
+        predictions,
+        _plan(student_training, condition).primary_view,
+        resamples=cfg.bootstrap_resamples,
+        seed=cfg.seed,
+    )
+
+
+def collect_explanations(
+    generations: pl.DataFrame,
+    predictions: pl.DataFrame,
+    examples: pl.DataFrame,
+    explained_ids: list[str],
+    student_training: dict[str, Any],
+    *,
+    condition: str,
+) -> pl.DataFrame:
+    """The explanations with the answers of the same examples (``<ns>.explanations``)."""
+    return explanation_table(
+        generations, predictions, examples, explained_ids, _plan(student_training, condition)
+    )
+
+
+def score_explanations(
+    explanations: pl.DataFrame,
+    predictions: pl.DataFrame,
+    params: dict[str, Any],
+    student_training: dict[str, Any],
+    *,
+    condition: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-example explanation metrics and their per-run summary."""
+    cfg = EvaluationParams.model_validate(params)
+    plan = _plan(student_training, condition)
+    enabled = cfg.metrics.enabled
+    if explanations.is_empty():
+        return pl.DataFrame(schema=METRIC_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
+    embed = None
+    if EMBEDDING_METRICS & set(enabled):
+        from llm_distillation.evaluation.embeddings import load_embedder
+
+        embed = load_embedder(cfg.metrics.embedding_model)
+    return explanation_metrics(
+        explanations,
+        predictions,
+        primary_view=plan.primary_view,
+        metrics=enabled,
+        embed=embed,
+        folds=cfg.metrics.simulator_folds,
+        seed=cfg.seed,
+        resamples=cfg.bootstrap_resamples,
+    )
+
+
+def teacher_answer_accuracy(
+    params: dict[str, Any], *tables: pl.DataFrame | pl.LazyFrame
+) -> pl.DataFrame:
+    """How often the teacher's rationales of the test split state the gold option (see
+    :func:`llm_distillation.evaluation.predictions.teacher_accuracy`)."""
+    cfg = EvaluationParams.model_validate(params)
+    parts = [pl.DataFrame(schema=TEACHER_ACCURACY_SCHEMA)]
+    for table in tables:
+        parts.append(
+            teacher_accuracy(
+                _frame(table), TEACHER_KINDS, resamples=cfg.bootstrap_resamples, seed=cfg.seed
+            )
+        )
+    return pl.concat(parts)
+
+
+def _stack(parts: tuple[pl.DataFrame, ...], schema: pl.Schema) -> pl.DataFrame:
+    return pl.concat([pl.DataFrame(schema=schema), *(p.cast(dict(schema)) for p in parts)])
+
+
+REPORT_KEYS: Final = ("benchmark", "student", "condition", "seed")
+
+
+def stack_predictions(*predictions: pl.DataFrame) -> pl.DataFrame:
+    """Every cell's answers in its primary view, for the paired tests of reporting:
+    ``example_id, benchmark, student, condition, seed, correct`` (+ cell, split, view,
+    predicted_index, gold_index)."""
+    rows = _stack(predictions, PREDICTION_SCHEMA).filter(pl.col("primary"))
+    return rows.select(
+        "example_id",
+        *REPORT_KEYS,
+        "correct",
+        "cell",
+        "split",
+        "view",
+        "predicted_index",
+        "gold_index",
+    )
+
+
+def stack_accuracy(*accuracies: pl.DataFrame) -> pl.DataFrame:
+    """Every run's accuracy in its primary view: ``benchmark, student, condition, seed,
+    accuracy, ci_low, ci_high`` (+ cell, split, view, n, unparseable)."""
+    rows = _stack(accuracies, ACCURACY_SCHEMA).filter(pl.col("primary"))
+    return rows.select(
+        *REPORT_KEYS, "accuracy", "ci_low", "ci_high", "cell", "split", "view", "n", "unparseable"
+    )
+
+
+def stack_metrics(*parts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-example metrics of every cell (``example_id, benchmark, student, condition, seed,
+    metric, value`` + cell, split) and every run's summaries. ``parts`` are
+    ``metrics_1, summary_1, metrics_2, …``."""
+    metrics = _stack(parts[0::2], METRIC_SCHEMA).select(
+        "example_id", *REPORT_KEYS, "metric", "value", "cell", "split"
+    )
+    summary = _stack(parts[1::2], SUMMARY_SCHEMA)
+    return metrics, summary
+
+
+def export_ratings(
+    params: dict[str, Any], student_training: dict[str, Any], *explanations: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The blinded, shuffled rating sheet of every cell's explanations, and its key."""
+    cfg = EvaluationParams.model_validate(params)
+    rows = _stack(explanations, EXPLANATION_SCHEMA)
+    labels = {}
+    for condition in rows["condition"].unique().to_list():
+        label = _plan(student_training, condition).label
+        if label:
+            labels[condition] = label
+    return export_rating_sheet(
+        rows, seed=cfg.ratings.seed, per_run=cfg.ratings.per_run, labels=labels
+    )

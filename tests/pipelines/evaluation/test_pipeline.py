@@ -1,0 +1,196 @@
+"""The evaluation pipeline: construction from the matrix, parameters, and its nodes end to end
+on tiny students of three conditions (through the generation engine)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from llm_distillation.pipelines import validate_parameters
+from llm_distillation.pipelines.evaluation import nodes
+from llm_distillation.pipelines.experiment import Cell
+
+CELLS = [Cell("cqa", "tiny", c, (0, 1)) for c in ("standard", "cf_unrevised", "mt_cf_revised")]
+
+
+@pytest.fixture
+def matrix(monkeypatch):
+    """``llm_distillation.pipelines.experiment`` answering with ``CELLS``."""
+    from llm_distillation.pipelines import experiment
+
+    monkeypatch.setattr(experiment, "load_matrix", lambda env=None: list(CELLS))
+    monkeypatch.setattr(
+        experiment,
+        "load_parameters",
+        lambda env=None: {"student_training": {"data": {"source": "study"}}},
+    )
+    return CELLS
+
+
+def test_one_namespace_per_cell_and_stacking_outside(matrix):
+    from llm_distillation.pipelines.evaluation.pipeline import create_pipeline
+
+    pipeline = create_pipeline()
+    names = {n.name for n in pipeline.nodes}
+    for cell in matrix:
+        ns = cell.namespace
+        assert f"{ns}.generate_outputs" in names and f"{ns}.score_explanations" in names
+        cell_part = pipeline.only_nodes_with_namespaces([ns])
+        assert cell_part.inputs() == {
+            "study_cqa.consolidated_test",
+            f"{ns}.student_model",
+            "params:evaluation",
+            "params:student_training",
+        }
+        assert {
+            f"{ns}.predictions",
+            f"{ns}.accuracy",
+            f"{ns}.explanations",
+        } <= cell_part.all_outputs()
+    assert {
+        "evaluation.predictions_all",
+        "evaluation.accuracy_all",
+        "evaluation.metrics_all",
+        "evaluation.metric_summary_all",
+        "evaluation.teacher_accuracy",
+        "evaluation.rating_sheet",
+        "evaluation.rating_key",
+    } <= pipeline.outputs()
+    stack = next(n for n in pipeline.nodes if n.name == "evaluation_stack_accuracy")
+    assert stack.inputs == [f"{c.namespace}.accuracy" for c in matrix]
+
+
+def test_catalog_factories_resolve_every_cell_dataset(matrix, project_root):
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    loader = OmegaConfigLoader(str(project_root / "conf"), base_env="base", default_run_env="base")
+    catalog = DataCatalog.from_config(loader["catalog"])
+    ns = matrix[0].namespace
+    for name in ("generations", "predictions", "explanations"):
+        assert f"/07_model_output/evaluation/{ns}/{name}.parquet" in str(
+            catalog.get(f"{ns}.{name}")._describe()["filepath"]
+        )
+    for name in ("accuracy", "explanation_metrics", "metric_summary"):
+        assert "/08_reporting/evaluation/" in str(
+            catalog.get(f"{ns}.{name}")._describe()["filepath"]
+        )
+    assert "rating_sheet.csv" in str(catalog.get("evaluation.rating_sheet")._describe()["filepath"])
+
+
+def test_parameters_are_strict_and_name_the_setting():
+    validate_parameters({"evaluation": {}})
+    with pytest.raises(ValueError, match=r"evaluation.metrics.enabled.*unknown metrics \['bleu'\]"):
+        validate_parameters({"evaluation": {"metrics": {"enabled": ["words", "bleu"]}}})
+    with pytest.raises(ValueError, match=r"evaluation.test_examples"):
+        validate_parameters({"evaluation": {"test_examples": 0}})
+    with pytest.raises(ValueError, match=r"evaluation.engine.batch"):
+        validate_parameters({"evaluation": {"engine": {"batch": 4}}})
+
+
+def test_sample_is_seeded_and_explained_ids_are_a_subset(cqa_test_table):
+    params = {"test_examples": 10, "explain_examples": 4, "seed": 3}
+    sample, ids = nodes.select_examples(cqa_test_table.lazy(), params)
+    again, ids2 = nodes.select_examples(cqa_test_table, params)
+    assert sample.height == 10 and len(ids) == 4 and ids == ids2
+    assert set(ids) <= set(sample["example_id"]) and sample.equals(again)
+
+
+TRAINING = {"conditions": {}}  # the study's named conditions
+
+
+@pytest.fixture(scope="module")
+def cell_outputs(cqa_test_table, tiny_students):
+    """The per-cell nodes of three conditions on a tiny Llama student (two seeds)."""
+    pytest.importorskip("llm_distillation.training.conditions")
+    params = {
+        "test_examples": 6,
+        "explain_examples": 6,
+        "bootstrap_resamples": 100,
+        "max_new_tokens": {"predict": 4, "explain": 8, "factual": 8, "counterfactual": 4},
+        "engine": {"device": "cpu", "dtype": "float32", "batch_size": 8},
+        "metrics": {
+            "enabled": ["words", "distractors", "rouge_l", "probe_consistency", "cf_faithfulness"]
+        },
+    }
+    students = {0: tiny_students["llama"][0], 1: tiny_students["llama"][0]}
+    sample, ids = nodes.select_examples(cqa_test_table, params)
+    out = {}
+    for cell in CELLS:
+        names = {
+            "cell": cell.namespace,
+            "benchmark": cell.benchmark,
+            "student": cell.student,
+            "condition": cell.condition,
+        }
+        cond = cell.condition
+        generations = nodes.generate_outputs(students, sample, ids, params, TRAINING, **names)
+        predictions = nodes.score_predictions(generations, sample, TRAINING, condition=cond)
+        accuracy = nodes.compute_accuracy(predictions, params, TRAINING, condition=cond)
+        explanations = nodes.collect_explanations(
+            generations, predictions, sample, ids, TRAINING, condition=cond
+        )
+        metrics, summary = nodes.score_explanations(
+            explanations, predictions, params, TRAINING, condition=cond
+        )
+        out[cond] = (generations, predictions, accuracy, explanations, metrics, summary)
+    return params, cqa_test_table, out
+
+
+def test_cells_produce_predictions_accuracy_explanations_and_metrics(cell_outputs):
+    _, _, out = cell_outputs
+    gens, _, acc, expl, metrics, summary = out["standard"]
+    assert set(gens["view"]) == {"predict"} and expl.is_empty() and metrics.is_empty()
+    assert acc.height == 2 and acc["primary"].all()  # two seeds, one view
+    gens, _, acc, expl, metrics, summary = out["cf_unrevised"]
+    assert set(gens["view"]) >= {"factual", "counterfactual"}
+    assert acc.filter(pl.col("primary"))["view"].unique().to_list() == ["factual"]
+    assert set(expl["explanation_view"]) == {"factual"}
+    gens, _, acc, expl, metrics, summary = out["mt_cf_revised"]
+    assert set(acc["view"]) == {"predict", "factual"}
+    assert acc.filter(pl.col("primary"))["view"].unique().to_list() == ["predict"]
+    assert expl.height == 12 and set(expl["explanation_view"]) == {"explain"}
+    assert {"words", "distractors", "rouge_l", "cf_faithfulness"} <= set(metrics["metric"])
+    assert set(summary["metric"]) == set(metrics["metric"])
+    for row in acc.iter_rows(named=True):
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+
+
+def test_stacked_tables_have_reportings_columns(cell_outputs):
+    params, table, out = cell_outputs
+    preds = nodes.stack_predictions(*(o[1] for o in out.values()))
+    assert preds.columns[:6] == [
+        "example_id",
+        "benchmark",
+        "student",
+        "condition",
+        "seed",
+        "correct",
+    ]
+    assert preds.height == 3 * 2 * 6  # cells × seeds × examples, primary view only
+    acc = nodes.stack_accuracy(*(o[2] for o in out.values()))
+    assert acc.columns[:7] == [
+        "benchmark",
+        "student",
+        "condition",
+        "seed",
+        "accuracy",
+        "ci_low",
+        "ci_high",
+    ]
+    assert acc.height == 6
+    metrics, _ = nodes.stack_metrics(*(x for o in out.values() for x in (o[4], o[5])))
+    assert metrics.columns[:7] == [
+        "example_id",
+        "benchmark",
+        "student",
+        "condition",
+        "seed",
+        "metric",
+        "value",
+    ]
+    sheet, key = nodes.export_ratings(params, TRAINING, *(o[3] for o in out.values()))
+    assert sheet.height == key.height <= 2 * 2 * 4
+    assert set(key["model"]) <= {"CF:Unrevised", "MT+CF:Revised"}
+    teacher = nodes.teacher_answer_accuracy(params, table.lazy())
+    assert set(teacher["kind"]) == {"positive", "revised"}
