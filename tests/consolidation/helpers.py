@@ -10,10 +10,12 @@ from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 from llm_distillation.teacher.sharding import ShardStore
 
 
-def write_shards(root, long: pl.DataFrame, shard_size: int = 50) -> None:
+def write_shards(root, long: pl.DataFrame, shard_size: int = 50) -> list[SimpleNamespace]:
     """Write long outputs the way teacher_generation does: one folder per teacher and task,
-    ``shard-NNNNN.parquet`` + manifest (through its ``ShardStore``)."""
+    ``shard-NNNNN.parquet`` + manifest (through its ``ShardStore``); the jobs written (for
+    ``ShardStore.write_plan``)."""
     store = ShardStore(root)
+    jobs = []
     for (teacher, task), part in long.partition_by(["teacher", "task"], as_dict=True).items():
         ids = sorted(part["example_id"].unique().to_list())
         for shard, start in enumerate(range(0, len(ids), shard_size)):
@@ -22,6 +24,8 @@ def write_shards(root, long: pl.DataFrame, shard_size: int = 50) -> None:
                 teacher=teacher, task=task, shard=shard, manifest={"example_ids": chunk}
             )
             store.write(job, part.filter(pl.col("example_id").is_in(chunk)))
+            jobs.append(job)
+    return jobs
 
 
 def outputs_row(**values) -> dict:

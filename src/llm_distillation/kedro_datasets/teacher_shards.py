@@ -11,6 +11,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from llm_distillation.errors import require_known
+from llm_distillation.kedro_datasets.polars_table import preview_frame
 from llm_distillation.teacher.records import TASKS
 from llm_distillation.teacher.sharding import ShardJob, ShardStore, run_jobs
 
@@ -98,10 +99,4 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
         """First rows for kedro-viz (a table preview)."""
         data = self._load()
         frame = data.head(nrows).collect() if isinstance(data, pl.LazyFrame) else data.head(nrows)
-        return TablePreview(
-            {
-                "index": list(range(frame.height)),
-                "columns": frame.columns,
-                "data": [list(row) for row in frame.iter_rows()],
-            }
-        )
+        return preview_frame(frame)
