@@ -8,19 +8,18 @@ Study analysis (tag ``study_analysis``), on the study's own results data::
     -> plot_* (study_*_figure) -> build_study_report -> study_report_html, study_report_md
 
 :func:`create_evaluation_pipeline` builds the same analyses on this project's evaluation
-outputs (accuracy table, per-example predictions, per-explanation metrics); it is not part of
-``create_pipeline`` until the evaluation pipeline produces those datasets — pass their catalog
-names to connect it.
+outputs (accuracy table, per-example predictions, per-explanation metrics); it is part of
+``create_pipeline`` (tag ``evaluation_analysis``), reading the evaluation pipeline's stacked
+tables ``evaluation.accuracy_all``, ``evaluation.predictions_all`` and ``evaluation.metrics_all``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial, update_wrapper
-from typing import Any
+import warnings
 
 from kedro.pipeline import Node, Pipeline
 
+from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.reporting.nodes import (
     analyse_evaluation_accuracy,
     analyse_explanation_metrics,
@@ -38,11 +37,6 @@ from llm_distillation.pipelines.reporting.nodes import (
 from llm_distillation.reporting.report import INPUT_VERSIONS
 
 PARAMS = "params:reporting"
-
-
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with keyword arguments fixed, keeping its name and docstring."""
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def _study_pipeline() -> Pipeline:
@@ -118,9 +112,9 @@ def _study_pipeline() -> Pipeline:
 
 
 def create_evaluation_pipeline(
-    accuracy: str = "evaluation_accuracy",
-    predictions: str = "evaluation_predictions",
-    metrics: str = "evaluation_explanation_metrics",
+    accuracy: str = "evaluation.accuracy_all",
+    predictions: str = "evaluation.predictions_all",
+    metrics: str = "evaluation.metrics_all",
 ) -> Pipeline:
     """The study's analyses on this project's evaluation outputs (tag ``evaluation_analysis``).
 
@@ -177,4 +171,11 @@ def create_evaluation_pipeline(
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    return Pipeline([_study_pipeline()], tags="reporting")
+    """The study analysis and the same analyses on this project's evaluation outputs (the
+    stacked tables of the ``evaluation`` pipeline)."""
+    with warnings.catch_warnings():
+        # The evaluation analysis reads the evaluation pipeline's `evaluation.*` tables on
+        # purpose; Kedro warns about dots in names read outside a namespace.
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        evaluation = create_evaluation_pipeline()
+    return Pipeline([_study_pipeline(), evaluation], tags="reporting")
