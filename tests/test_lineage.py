@@ -67,9 +67,6 @@ def test_registered_pipelines_are_among_the_promised_six(registry):
     assert not unknown, f"pipelines outside the project's six: {unknown} (docs/architecture.md)"
 
 
-# Passes (xfail) while some of the six are missing; once all are registered it XPASSes, which
-# strict=True turns into a failure: then delete this marker (the lead's switch).
-@pytest.mark.xfail(strict=True, reason="student_training and evaluation are not merged yet")
 def test_all_six_promised_pipelines_are_registered(registry):
     missing = [name for name in PROMISED if name not in registry]
     assert not missing, f"promised pipelines not registered yet: {missing}"
