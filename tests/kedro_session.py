@@ -16,6 +16,7 @@ def run_pipelines(
     env: str | None = None,
     namespaces: list[str] | None = None,
     only_missing_outputs: bool = False,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """``kedro run --pipelines <names> --params data_dir=<data_dir>,…`` in-process."""
     from kedro.framework.session import KedroSession
@@ -30,4 +31,5 @@ def run_pipelines(
             pipeline_names=names,
             namespaces=namespaces,
             only_missing_outputs=only_missing_outputs,
+            tags=tags,
         )

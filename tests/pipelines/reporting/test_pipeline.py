@@ -30,6 +30,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path
             "shared_data_dir": str(shared_data),
             "reporting": {"study": {"permutations": 100}},
         },
+        tags=["study_analysis"],  # the evaluation analysis needs evaluation outputs
     )
     return root
 
@@ -108,14 +109,23 @@ def _evaluation_inputs(seeds: int) -> dict[str, pl.DataFrame]:
                 "example_id": f"e{i}",
                 "condition": c,
                 "seed": 0,
-                "metric": "length",
+                "metric": "words",
                 "value": float(100 + i + (50 if c == "mt" else 0)),
             }
             for c in conditions
             for i in range(40)
         ]
     )
-    return {"acc": accuracy, "pred": predictions, "met": metrics}
+    curves = pl.DataFrame(
+        [
+            {"cell": f"cqa_small_{c}", "seed": 0, "step": step, "split": split,
+             "metric": "loss", "value": 3.0 / step + (0.1 if split == "dev" else 0.0)}
+            for c in conditions
+            for step in (1, 2, 4)
+            for split in ("train", "dev")
+        ]
+    )  # fmt: skip
+    return {"acc": accuracy, "pred": predictions, "met": metrics, "curves": curves}
 
 
 def _kept_dataset() -> type:
@@ -138,7 +148,9 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
     from llm_distillation.pipelines.reporting import create_evaluation_pipeline
 
     _Kept = _kept_dataset()
-    pipeline = create_evaluation_pipeline(accuracy="acc", predictions="pred", metrics="met")
+    pipeline = create_evaluation_pipeline(
+        accuracy="acc", predictions="pred", metrics="met", curves=["curves"]
+    )
     catalog = DataCatalog(
         {
             **{k: MemoryDataset(v) for k, v in _evaluation_inputs(seeds).items()},

@@ -269,6 +269,24 @@ def plot_evaluation_accuracy(summary: pl.DataFrame, params: dict[str, Any]) -> t
     return _with_png(figures.accuracy_by_condition(after, p.conditions or None))
 
 
+def plot_training_curves(*curves: pl.DataFrame) -> tuple[Figure, bytes]:
+    """Training loss (train and dev) against step, one panel per matrix cell."""
+    from llm_distillation.reporting.figures import training_curves
+
+    frames = [c.collect() if isinstance(c, pl.LazyFrame) else c for c in curves]
+    table = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    return _with_png(training_curves(table, "loss"))
+
+
+def plot_explanation_distributions(metrics: pl.DataFrame) -> tuple[Figure, bytes]:
+    """Explanation length (words) per condition: the study's rationale-length figure, on this
+    project's student explanations (distractor mentions are in the metric tests)."""
+    from llm_distillation.reporting.figures import distribution_by_condition
+
+    words = metrics.filter(pl.col("metric") == "words").drop_nulls("value")
+    return _with_png(distribution_by_condition(words, "value", label="Explanation length (words)"))
+
+
 def build_evaluation_report(
     *,
     accuracy: pl.DataFrame,
@@ -279,6 +297,8 @@ def build_evaluation_report(
     paired: pl.DataFrame,
     metric_tests: pl.DataFrame,
     accuracy_png: bytes,
+    curves_png: bytes,
+    lengths_png: bytes,
     input_versions: dict[str, Any],
     params: dict[str, Any],
     names: tuple[str, str, str] = ("accuracy", "predictions", "metrics"),
@@ -294,6 +314,12 @@ def build_evaluation_report(
             tables={"Group means": accuracy_summary, "Tests": accuracy_tests},
         ),
         ReportSection(
+            "Training",
+            statements=[],
+            figures={"Training and dev loss per matrix cell": curves_png},
+            tables={},
+        ),
+        ReportSection(
             "Paired per-example comparisons",
             statements=describe(paired, p.alpha),
             tables={"McNemar, Cochran's Q and GEE": paired},
@@ -301,6 +327,7 @@ def build_evaluation_report(
         ReportSection(
             "Automatic explanation metrics",
             statements=describe(metric_tests, p.alpha),
+            figures={"Explanation length per condition": lengths_png},
             tables={"Kruskal-Wallis, Dunn and Vargha-Delaney A per metric": metric_tests},
         ),
     ]

@@ -20,6 +20,7 @@ import warnings
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines import bind as _bind
+from llm_distillation.pipelines.experiment import load_matrix
 from llm_distillation.pipelines.reporting.nodes import (
     analyse_evaluation_accuracy,
     analyse_explanation_metrics,
@@ -29,10 +30,12 @@ from llm_distillation.pipelines.reporting.nodes import (
     build_evaluation_report,
     build_study_report,
     plot_evaluation_accuracy,
+    plot_explanation_distributions,
     plot_study_accuracy,
     plot_study_length_vs_quality,
     plot_study_ratings,
     plot_study_rationale_length,
+    plot_training_curves,
 )
 from llm_distillation.reporting.report import INPUT_VERSIONS
 
@@ -115,13 +118,17 @@ def create_evaluation_pipeline(
     accuracy: str = "evaluation.accuracy_all",
     predictions: str = "evaluation.predictions_all",
     metrics: str = "evaluation.metrics_all",
+    curves: list[str] | None = None,
 ) -> Pipeline:
     """The study's analyses on this project's evaluation outputs (tag ``evaluation_analysis``).
 
     Inputs (catalog names): ``accuracy`` (``benchmark, student, condition, seed, accuracy``),
     ``predictions`` (``example_id, benchmark, student, condition, seed, correct``), ``metrics``
-    (``example_id, condition, seed, metric, value``).
+    (``example_id, condition, seed, metric, value``), ``curves`` (default: every matrix cell's
+    ``<cell>.training_curves``).
     """
+    if curves is None:
+        curves = [f"{cell.namespace}.training_curves" for cell in load_matrix()]
     return Pipeline(
         [
             Node(
@@ -149,6 +156,21 @@ def create_evaluation_pipeline(
                 name="plot_evaluation_accuracy",
             ),
             Node(
+                plot_training_curves,
+                inputs=curves,
+                outputs=["evaluation_training_curves_figure", "evaluation_training_curves_png"],
+                name="plot_training_curves",
+            ),
+            Node(
+                plot_explanation_distributions,
+                inputs=metrics,
+                outputs=[
+                    "evaluation_explanation_length_figure",
+                    "evaluation_explanation_length_png",
+                ],
+                name="plot_explanation_distributions",
+            ),
+            Node(
                 _bind(build_evaluation_report, names=(accuracy, predictions, metrics)),
                 inputs={
                     "accuracy": accuracy,
@@ -159,6 +181,8 @@ def create_evaluation_pipeline(
                     "paired": "evaluation_paired_tests",
                     "metric_tests": "evaluation_metric_tests",
                     "accuracy_png": "evaluation_accuracy_png",
+                    "curves_png": "evaluation_training_curves_png",
+                    "lengths_png": "evaluation_explanation_length_png",
                     "input_versions": INPUT_VERSIONS,
                     "params": PARAMS,
                 },
