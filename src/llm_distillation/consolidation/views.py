@@ -101,47 +101,26 @@ def build_views(
         )
 
     gold = pl.col("answer_index")
-    if "predict" in views:
-        parts.append(
-            part(
-                lf,
-                "predict",
-                option=gold,
-                inp=pl.concat_str(pl.lit("[predict] "), "_task"),
-                target=_concat("The answer is ", pl.col("_gold")),
-                ok=pl.lit(True),
-            )
-        )
-    if "explain" in views:
-        col = pl.col(RATIONALE_COLUMNS[rationale])
-        parts.append(
-            part(
-                lf,
-                "explain",
-                option=gold,
-                inp=pl.concat_str(pl.lit("[explain] "), "_task"),
-                target=col,
-                ok=_usable(col),
-            )
-        )
     n_cf = len(counterfactual_columns(lf))
-    if "factual" in views:
-        if factual_rationale == "counterfactual":
-            col = pl.coalesce(
-                *(pl.when(gold == i).then(pl.col(counterfactual_column(i))) for i in range(n_cf))
-            )
-        else:
-            col = pl.col(RATIONALE_COLUMNS[factual_rationale])
-        parts.append(
-            part(
-                lf,
-                "factual",
-                option=gold,
-                inp=pl.concat_str(pl.lit("[factual] "), "_task"),
-                target=_concat(col.str.strip_chars(), " So the answer is ", pl.col("_gold"), "."),
-                ok=_usable(col),
-            )
+    if factual_rationale == "counterfactual":
+        factual = pl.coalesce(
+            *(pl.when(gold == i).then(pl.col(counterfactual_column(i))) for i in range(n_cf))
         )
+    else:
+        factual = pl.col(RATIONALE_COLUMNS[factual_rationale])
+    explain = pl.col(RATIONALE_COLUMNS[rationale])
+    gold_views = {  # view -> (target, whether the row has the text it needs)
+        "predict": (_concat("The answer is ", pl.col("_gold")), pl.lit(True)),
+        "explain": (explain, _usable(explain)),
+        "factual": (
+            _concat(factual.str.strip_chars(), " So the answer is ", pl.col("_gold"), "."),
+            _usable(factual),
+        ),
+    }
+    for view, (target, ok) in gold_views.items():
+        if view in views:
+            inp = pl.concat_str(pl.lit(f"[{view}] "), "_task")
+            parts.append(part(lf, view, option=gold, inp=inp, target=target, ok=ok))
     if "counterfactual" in views:
         for i in range(n_cf):
             col = pl.col(counterfactual_column(i))
