@@ -121,6 +121,36 @@ def _padded_limits(
     return float(lo), float(hi)
 
 
+def _condition_bars(
+    summary: pl.DataFrame,
+    x: str,
+    conditions: Sequence[str] | None,
+    title: str | None,
+    *,
+    step: float,
+    bounds: tuple[float, float],
+    ylabel: str,
+    **options: Any,
+) -> Figure:
+    """:func:`grouped_bars` of ``summary`` per ``x`` and condition, the y axis starting just
+    below the lowest bar (in ``step``s, within ``bounds``): ``ylabel`` says where, as
+    ``{start}``. ``options`` go to :func:`grouped_bars`."""
+    ylim = _padded_limits(summary, step, *bounds)
+    fig = grouped_bars(
+        summary,
+        x,
+        "condition",
+        group_order=conditions,
+        ylabel=ylabel.format(start=ylim[0]),
+        legend_title="Training method : data",
+        ylim=ylim,
+        **options,
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def accuracy_by_condition(
     summary: pl.DataFrame, conditions: Sequence[str] | None = None, title: str | None = None
 ) -> Figure:
@@ -130,21 +160,17 @@ def accuracy_by_condition(
     :func:`llm_distillation.reporting.performance.analyse_performance`'s summary). The y axis
     starts near the lowest bar (as the study's 50-80 % axis), said in the axis label.
     """
-    ylim = _padded_limits(summary, 5.0, floor=0.0, ceiling=100.0)
-    fig = grouped_bars(
+    return _condition_bars(
         summary,
         "size",
-        "condition",
-        group_order=conditions,
-        ylabel=f"Test accuracy (%, axis from {ylim[0]:.0f})",
+        conditions,
+        title,
+        step=5.0,
+        bounds=(0.0, 100.0),
+        ylabel="Test accuracy (%, axis from {start:.0f})",
         xlabel="Student model size",
-        legend_title="Training method : data",
-        ylim=ylim,
         width=SINGLE_COLUMN * 1.7,
     )
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def rating_items(
@@ -156,25 +182,20 @@ def rating_items(
     """Mean rating (1-5) ± SE of each item per condition (no value labels: the report's table
     has them). ``summary``: ``item, condition, mean, se``
     (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
-    part = summary.filter(pl.col("item").is_in(list(items)))
-    ylim = _padded_limits(part, 0.25, floor=1.0, ceiling=5.0)
-    fig = grouped_bars(
-        part,
+    return _condition_bars(
+        summary.filter(pl.col("item").is_in(list(items))),
         "item",
-        "condition",
-        x_order=items,
-        group_order=conditions,
-        ylabel=f"Mean rating (1-5, axis from {ylim[0]:.2f})",
+        conditions,
+        title,
+        step=0.25,
+        bounds=(1.0, 5.0),
+        ylabel="Mean rating (1-5, axis from {start:.2f})",
         xlabel="Rating item",
-        legend_title="Training method : data",
-        ylim=ylim,
+        x_order=items,
         value_format=None,
         legend="top",
         height=3.0,
     )
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 TRAINING_CURVE_COLUMNS = ("cell", "seed", "step", "split", "metric", "value")
