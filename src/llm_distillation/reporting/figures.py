@@ -7,7 +7,7 @@ Each function takes a polars table in a documented layout and draws it; none rea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -121,27 +121,36 @@ def _padded_limits(
     return float(lo), float(hi)
 
 
+class _ValueAxis(NamedTuple):
+    """A bar figure's value axis: it starts just below the lowest bar (in ``step``s, within
+    ``bounds``), and ``label`` says where, as ``{start}``."""
+
+    label: str
+    step: float
+    bounds: tuple[float, float]
+
+
+_ACCURACY_AXIS = _ValueAxis("Test accuracy (%, axis from {start:.0f})", 5.0, (0.0, 100.0))
+_RATING_AXIS = _ValueAxis("Mean rating (1-5, axis from {start:.2f})", 0.25, (1.0, 5.0))
+
+
 def _condition_bars(
     summary: pl.DataFrame,
     x: str,
+    axis: _ValueAxis,
     conditions: Sequence[str] | None,
     title: str | None,
-    *,
-    step: float,
-    bounds: tuple[float, float],
-    ylabel: str,
     **options: Any,
 ) -> Figure:
-    """:func:`grouped_bars` of ``summary`` per ``x`` and condition, the y axis starting just
-    below the lowest bar (in ``step``s, within ``bounds``): ``ylabel`` says where, as
-    ``{start}``. ``options`` go to :func:`grouped_bars`."""
-    ylim = _padded_limits(summary, step, *bounds)
+    """:func:`grouped_bars` of ``summary`` per ``x`` and condition on ``axis``, with the study's
+    legend and ``title``; ``options`` go to :func:`grouped_bars`."""
+    ylim = _padded_limits(summary, axis.step, *axis.bounds)
     fig = grouped_bars(
         summary,
         x,
         "condition",
         group_order=conditions,
-        ylabel=ylabel.format(start=ylim[0]),
+        ylabel=axis.label.format(start=ylim[0]),
         legend_title="Training method : data",
         ylim=ylim,
         **options,
@@ -163,11 +172,9 @@ def accuracy_by_condition(
     return _condition_bars(
         summary,
         "size",
+        _ACCURACY_AXIS,
         conditions,
         title,
-        step=5.0,
-        bounds=(0.0, 100.0),
-        ylabel="Test accuracy (%, axis from {start:.0f})",
         xlabel="Student model size",
         width=SINGLE_COLUMN * 1.7,
     )
@@ -182,14 +189,13 @@ def rating_items(
     """Mean rating (1-5) ± SE of each item per condition (no value labels: the report's table
     has them). ``summary``: ``item, condition, mean, se``
     (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
+    part = summary.filter(pl.col("item").is_in(list(items)))
     return _condition_bars(
-        summary.filter(pl.col("item").is_in(list(items))),
+        part,
         "item",
+        _RATING_AXIS,
         conditions,
         title,
-        step=0.25,
-        bounds=(1.0, 5.0),
-        ylabel="Mean rating (1-5, axis from {start:.2f})",
         xlabel="Rating item",
         x_order=items,
         value_format=None,
