@@ -37,9 +37,9 @@ from llm_distillation.pipelines.evaluation.nodes import (
     stack_predictions,
     teacher_answer_accuracy,
 )
+from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
-TRAINING = "params:student_training"
 
 
 def test_table(benchmark: str, source: str) -> str:
