@@ -30,30 +30,22 @@ from llm_distillation.evaluation.plan import (
 
 logger = logging.getLogger(__name__)
 
-RUN_KEYS: Final = ("cell", "benchmark", "student", "condition", "seed")
-GENERATION_SCHEMA: Final = pl.Schema(
-    {
-        "cell": pl.String,
-        "benchmark": pl.String,
-        "student": pl.String,
-        "condition": pl.String,
-        "seed": pl.Int64,
-        "split": pl.String,
-        **PROMPT_SCHEMA,
-        "text": pl.String,
-        "prompt_tokens": pl.Int64,
-        "generated_tokens": pl.Int64,
-        "finish_reason": pl.String,
-    }
+_CELL_NAMES: Final = ("cell", "benchmark", "student", "condition")
+RUN_KEYS: Final = (*_CELL_NAMES, "seed")
+RUN_SCHEMA: Final = pl.Schema(
+    {**dict.fromkeys(_CELL_NAMES, pl.String), "seed": pl.Int64, "split": pl.String}
 )
+"""The columns naming a run (cell, seed) and its split: every evaluation table starts with them."""
+_USAGE: Final = pl.Schema(
+    {"prompt_tokens": pl.Int64, "generated_tokens": pl.Int64, "finish_reason": pl.String}
+)
+"""What the engine reports about an output besides its text."""
+_OUTPUT: Final = pl.Schema({"text": pl.String, **_USAGE})
+"""The engine's output columns (the fields of its results)."""
+GENERATION_SCHEMA: Final = pl.Schema({**RUN_SCHEMA, **PROMPT_SCHEMA, **_OUTPUT})
 PREDICTION_SCHEMA: Final = pl.Schema(
     {
-        "cell": pl.String,
-        "benchmark": pl.String,
-        "student": pl.String,
-        "condition": pl.String,
-        "seed": pl.Int64,
-        "split": pl.String,
+        **RUN_SCHEMA,
         "view": pl.String,
         "primary": pl.Boolean,  # the condition's accuracy view (predict, else factual)
         "example_id": pl.String,
@@ -64,9 +56,7 @@ PREDICTION_SCHEMA: Final = pl.Schema(
         "gold_index": pl.Int64,
         "correct": pl.Boolean,
         "raw_text": pl.String,
-        "prompt_tokens": pl.Int64,
-        "generated_tokens": pl.Int64,
-        "finish_reason": pl.String,
+        **_USAGE,
     }
 )
 """``<ns>.predictions``: one row per parsed student answer. ``view`` is ``predict`` or
@@ -75,12 +65,7 @@ PREDICTION_SCHEMA: Final = pl.Schema(
 
 ACCURACY_SCHEMA: Final = pl.Schema(
     {
-        "cell": pl.String,
-        "benchmark": pl.String,
-        "student": pl.String,
-        "condition": pl.String,
-        "seed": pl.Int64,
-        "split": pl.String,
+        **RUN_SCHEMA,
         "view": pl.String,
         "primary": pl.Boolean,  # the condition's accuracy view
         "n": pl.Int64,
@@ -102,7 +87,7 @@ class CellInfo:
     condition: str
 
     def columns(self) -> dict[str, pl.Expr]:
-        return {k: pl.lit(getattr(self, k)) for k in ("cell", "benchmark", "student", "condition")}
+        return {k: pl.lit(getattr(self, k)) for k in _CELL_NAMES}
 
 
 @dataclass(frozen=True)
@@ -126,15 +111,7 @@ def _complete(generate: Generate, prompts: pl.DataFrame, lengths: Lengths) -> li
         for record, result in zip(records, results, strict=True):
             if result.key != record["key"]:
                 raise RuntimeError(f"engine returned {result.key!r} for request {record['key']!r}")
-            rows.append(
-                {
-                    **record,
-                    "text": result.text,
-                    "prompt_tokens": result.prompt_tokens,
-                    "generated_tokens": result.generated_tokens,
-                    "finish_reason": result.finish_reason,
-                }
-            )
+            rows.append({**record, **{name: getattr(result, name) for name in _OUTPUT}})
     return rows
 
 
@@ -181,16 +158,6 @@ def generate_cell(
     if not frames:
         return pl.DataFrame(schema=GENERATION_SCHEMA)
     return pl.concat(frames).select(GENERATION_SCHEMA.names()).cast(dict(GENERATION_SCHEMA))
-
-
-_OUTPUT: Final = pl.Schema(
-    {
-        "text": pl.String,
-        "prompt_tokens": pl.Int64,
-        "generated_tokens": pl.Int64,
-        "finish_reason": pl.String,
-    }
-)
 
 
 def explanations_of(outputs: pl.DataFrame, view: str) -> pl.DataFrame:

@@ -17,7 +17,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,22 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(eos)
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The engine settings its constructors take (same names, same order); checked when made
+    (:func:`check_settings`)."""
+
+    batch_size: int
+    prompt_overflow: PromptOverflow
+    max_context: int | None
+    prefix_cache: bool
+    progress: bool
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_settings(self.batch_size, self.prompt_overflow, self.max_context)
+
+
 class GenerationEngine:
     """Batched generation with one model (see the module docstring); build it with
     :meth:`from_pretrained` or :meth:`from_model`.
@@ -113,19 +130,13 @@ class GenerationEngine:
         self,
         model: Any,
         tokenizer: Any,
+        settings: _Settings,
         *,
         owns_model: bool,
-        batch_size: int = 16,
-        prompt_overflow: PromptOverflow = "reject",
-        max_context: int | None = None,
-        prefix_cache: bool = True,
-        compile: bool = False,
-        progress: bool = False,
         threads: contextlib.ExitStack | None = None,
         source: dict[str, Any] | None = None,
     ) -> None:
-        check_settings(batch_size, prompt_overflow, max_context)
-        window = max_context or _context_window(model, tokenizer)
+        window = settings.max_context or _context_window(model, tokenizer)
         if window is None:
             raise ValueError(
                 f"cannot tell the context window of {type(model).__name__}; pass max_context"
@@ -134,13 +145,17 @@ class GenerationEngine:
         self.is_encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
         self.eos_ids = _eos_ids(model, tokenizer)
         self._family: ModelFamily | None = _family(
-            model, tokenizer, self.eos_ids, prefix_cache=prefix_cache, compile=compile
+            model,
+            tokenizer,
+            self.eos_ids,
+            prefix_cache=settings.prefix_cache,
+            compile=settings.compile,
         )
         self.device = str(self._family.device)
         self._planner: RequestPlanner | None = RequestPlanner(
             tokenizer,
             max_context=self.max_context,
-            prompt_overflow=prompt_overflow,
+            prompt_overflow=settings.prompt_overflow,
             share_prefixes=self._family.prefix_cache is not None,
             reserve_new_tokens=not self.is_encoder_decoder,
         )
@@ -149,9 +164,9 @@ class GenerationEngine:
         self._owns_model = owns_model
         self._was_training = bool(getattr(model, "training", False))
         self._exit = threads or contextlib.ExitStack()
-        self.batch_size = batch_size
-        self.prompt_overflow: PromptOverflow = prompt_overflow
-        self.progress = progress
+        self.batch_size = settings.batch_size
+        self.prompt_overflow: PromptOverflow = settings.prompt_overflow
+        self.progress = settings.progress
         self.source = dict(source or {})
         model.eval()
 
@@ -178,30 +193,17 @@ class GenerationEngine:
         never run. ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``…; ``dtype``: ``"auto"``
         (float32 on CPU, bfloat16 on CUDA), ``"float32"``, ``"bfloat16"``, ``"float16"``;
         ``cpu_threads``: torch's thread count while the engine is open."""
-        check_settings(batch_size, prompt_overflow, max_context)
+        settings = _Settings(
+            batch_size, prompt_overflow, max_context, prefix_cache, progress, compile
+        )
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
-        threads = contextlib.ExitStack()
-        threads.enter_context(torch_threads(cpu_threads))
-        try:
-            loaded, tokenizer = _load(str(model), device, dtype, revision, gguf_file)
-        except BaseException:
-            threads.close()
-            raise
-        source = {"model": str(model), "revision": revision, "gguf_file": gguf_file}
-        return _built_or_restored(
-            threads,
-            cls,
-            loaded,
-            tokenizer,
+        return cls._open(
+            lambda: _load(str(model), device, dtype, revision, gguf_file),
+            settings,
+            cpu_threads,
             owns_model=True,
-            batch_size=batch_size,
-            prompt_overflow=prompt_overflow,
-            max_context=max_context,
-            prefix_cache=prefix_cache,
-            compile=compile,
-            progress=progress,
-            source=source,
+            source={"model": str(model), "revision": revision, "gguf_file": gguf_file},
         )
 
     @classmethod
@@ -219,21 +221,38 @@ class GenerationEngine:
     ) -> GenerationEngine:
         """Generate with a model already in memory (e.g. just trained), on its device. The
         caller keeps it: closing the engine only restores its train/eval mode."""
-        threads = contextlib.ExitStack()
-        threads.enter_context(torch_threads(cpu_threads))
-        return _built_or_restored(
-            threads,
-            cls,
-            model,
-            tokenizer,
+        settings = _Settings(batch_size, prompt_overflow, max_context, prefix_cache, progress)
+        return cls._open(
+            lambda: (model, tokenizer),
+            settings,
+            cpu_threads,
             owns_model=False,
-            batch_size=batch_size,
-            prompt_overflow=prompt_overflow,
-            max_context=max_context,
-            prefix_cache=prefix_cache,
-            progress=progress,
             source={"model": type(model).__name__, "in_memory": True},
         )
+
+    @classmethod
+    def _open(
+        cls,
+        load: Callable[[], tuple[Any, Any]],
+        settings: _Settings,
+        cpu_threads: int | None,
+        *,
+        owns_model: bool,
+        source: dict[str, Any],
+    ) -> GenerationEngine:
+        """An engine on the model and tokenizer ``load`` returns, with torch's thread count set
+        to ``cpu_threads`` from before loading until the engine closes (restored at once if
+        loading or building fails)."""
+        threads = contextlib.ExitStack()
+        threads.enter_context(torch_threads(cpu_threads))
+        try:
+            model, tokenizer = load()
+            return cls(
+                model, tokenizer, settings, owns_model=owns_model, threads=threads, source=source
+            )
+        except BaseException:
+            threads.close()
+            raise
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self) -> GenerationEngine:
@@ -421,15 +440,6 @@ def _family(
     if start is None:
         raise ValueError(f"{type(model).__name__} has no decoder_start_token_id")
     return EncoderDecoderModel(model, pad_id=int(pad), decoder_start_id=int(start))
-
-
-def _built_or_restored(threads: contextlib.ExitStack, cls: type, *args: Any, **kwargs: Any) -> Any:
-    """``cls(*args, threads=threads, **kwargs)``; the thread count is restored if that fails."""
-    try:
-        return cls(*args, threads=threads, **kwargs)
-    except BaseException:
-        threads.close()
-        raise
 
 
 def check_settings(batch_size: int, prompt_overflow: str, max_context: int | None) -> None:

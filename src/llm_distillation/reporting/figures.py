@@ -7,7 +7,7 @@ Each function takes a polars table in a documented layout and draws it; none rea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -121,6 +121,45 @@ def _padded_limits(
     return float(lo), float(hi)
 
 
+class _ValueAxis(NamedTuple):
+    """A bar figure's value axis: it starts just below the lowest bar (in ``step``s, within
+    ``bounds``), and ``label`` says where, as ``{start}``."""
+
+    label: str
+    step: float
+    bounds: tuple[float, float]
+
+
+_ACCURACY_AXIS = _ValueAxis("Test accuracy (%, axis from {start:.0f})", 5.0, (0.0, 100.0))
+_RATING_AXIS = _ValueAxis("Mean rating (1-5, axis from {start:.2f})", 0.25, (1.0, 5.0))
+
+
+def _condition_bars(
+    summary: pl.DataFrame,
+    x: str,
+    axis: _ValueAxis,
+    conditions: Sequence[str] | None,
+    title: str | None,
+    **options: Any,
+) -> Figure:
+    """:func:`grouped_bars` of ``summary`` per ``x`` and condition on ``axis``, with the study's
+    legend and ``title``; ``options`` go to :func:`grouped_bars`."""
+    ylim = _padded_limits(summary, axis.step, *axis.bounds)
+    fig = grouped_bars(
+        summary,
+        x,
+        "condition",
+        group_order=conditions,
+        ylabel=axis.label.format(start=ylim[0]),
+        legend_title="Training method : data",
+        ylim=ylim,
+        **options,
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def accuracy_by_condition(
     summary: pl.DataFrame, conditions: Sequence[str] | None = None, title: str | None = None
 ) -> Figure:
@@ -130,21 +169,15 @@ def accuracy_by_condition(
     :func:`llm_distillation.reporting.performance.analyse_performance`'s summary). The y axis
     starts near the lowest bar (as the study's 50-80 % axis), said in the axis label.
     """
-    ylim = _padded_limits(summary, 5.0, floor=0.0, ceiling=100.0)
-    fig = grouped_bars(
+    return _condition_bars(
         summary,
         "size",
-        "condition",
-        group_order=conditions,
-        ylabel=f"Test accuracy (%, axis from {ylim[0]:.0f})",
+        _ACCURACY_AXIS,
+        conditions,
+        title,
         xlabel="Student model size",
-        legend_title="Training method : data",
-        ylim=ylim,
         width=SINGLE_COLUMN * 1.7,
     )
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def rating_items(
@@ -157,24 +190,18 @@ def rating_items(
     has them). ``summary``: ``item, condition, mean, se``
     (:func:`llm_distillation.reporting.explainability.analyse_explainability`)."""
     part = summary.filter(pl.col("item").is_in(list(items)))
-    ylim = _padded_limits(part, 0.25, floor=1.0, ceiling=5.0)
-    fig = grouped_bars(
+    return _condition_bars(
         part,
         "item",
-        "condition",
-        x_order=items,
-        group_order=conditions,
-        ylabel=f"Mean rating (1-5, axis from {ylim[0]:.2f})",
+        _RATING_AXIS,
+        conditions,
+        title,
         xlabel="Rating item",
-        legend_title="Training method : data",
-        ylim=ylim,
+        x_order=items,
         value_format=None,
         legend="top",
         height=3.0,
     )
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 TRAINING_CURVE_COLUMNS = ("cell", "seed", "step", "split", "metric", "value")

@@ -19,7 +19,7 @@ pairs, on the seeds every compared condition has.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -152,6 +152,19 @@ def cochran_q(matrix: np.ndarray) -> Row:
     }
 
 
+def _by_benchmark_student(
+    predictions: pl.DataFrame, conditions: Sequence[str] | None
+) -> Iterator[tuple[str, str, pl.DataFrame, list[str]]]:
+    """``(benchmark, student, their predictions, their conditions in order)`` for each benchmark
+    and student of the checked ``predictions``; ``conditions`` fixes the order (and leaves out
+    the others), default: sorted names."""
+    table = check_predictions(predictions)
+    for (benchmark, student), part in table.group_by(["benchmark", "student"], maintain_order=True):
+        present = part["condition"].unique().to_list()
+        order = [c for c in conditions if c in present] if conditions else sorted(present)
+        yield benchmark, student, part, order
+
+
 def paired_tests(
     predictions: pl.DataFrame,
     conditions: Sequence[str] | None = None,
@@ -166,11 +179,8 @@ def paired_tests(
     """
     from statsmodels.stats.multitest import multipletests
 
-    table = check_predictions(predictions)
     rows: list[Row] = []
-    for (benchmark, student), part in table.group_by(["benchmark", "student"], maintain_order=True):
-        present = part["condition"].unique().to_list()
-        order = [c for c in conditions if c in present] if conditions else sorted(present)
+    for benchmark, student, part, order in _by_benchmark_student(predictions, conditions):
         subset = f"benchmark={benchmark}, student={student}, pair_on={pair_on}"
         base = {"analysis": "paired", "variable": "correct", "subset": subset}
         if len(order) < 2:
@@ -209,11 +219,8 @@ def gee_correctness(
     ``estimate`` = log odds ratio against the reference, ``effect_size`` = odds ratio."""
     import statsmodels.api as sm
 
-    table = check_predictions(predictions)
     rows: list[Row] = []
-    for (benchmark, student), part in table.group_by(["benchmark", "student"], maintain_order=True):
-        present = part["condition"].unique().to_list()
-        order = [c for c in conditions if c in present] if conditions else sorted(present)
+    for benchmark, student, part, order in _by_benchmark_student(predictions, conditions):
         subset = f"benchmark={benchmark}, student={student}"
         base = {"analysis": "paired", "test": "gee_logit", "variable": "correct", "subset": subset}
         if len(order) < 2:

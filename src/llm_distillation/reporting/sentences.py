@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 Row = dict[str, Any]
+Rule = Callable[[Row, float, str], str | None]
 
 
 def format_p(p: float | None, prefix: bool = True) -> str:
@@ -48,31 +49,6 @@ def _tukey(row: Row, alpha: float, unit: str) -> str:
     )
 
 
-def _anova(row: Row, alpha: float, unit: str) -> str:
-    verdict = "has a significant effect" if row["p"] < alpha else "has no significant effect"
-    return (
-        f"{row['term'].replace(':', ' × ')} {verdict} on {row['variable']} (type II ANOVA, "
-        f"F({row['df']:.0f}, {row['df2']:.0f}) = {row['statistic']:.2f}, {format_p(row['p'])}, "
-        f"generalised η² = {row['effect_size']:.2f})."
-    )
-
-
-def _levene(row: Row, alpha: float, unit: str) -> str:
-    verdict = "Variances differ" if row["p"] < alpha else "Variances do not differ significantly"
-    return (
-        f"{verdict} between the groups of {row['groups']} for {row['variable']} (Levene, "
-        f"F({row['df']:.0f}, {row['df2']:.0f}) = {row['statistic']:.2f}, {format_p(row['p'])})."
-    )
-
-
-def _kruskal(row: Row, alpha: float, unit: str) -> str:
-    verdict = "differs" if row["p"] < alpha else "does not differ significantly"
-    return (
-        f"{row['variable']} {verdict} between conditions (Kruskal-Wallis "
-        f"H({row['df']:.0f}) = {row['statistic']:.2f}, {format_p(row['p'])})."
-    )
-
-
 def _dunn(row: Row, alpha: float, unit: str) -> str | None:
     if row["p_adjusted"] >= alpha:
         return None  # the non-significant pairs stay in the table
@@ -98,14 +74,6 @@ def _ols(row: Row, alpha: float, unit: str) -> str | None:
         f"{row['group2']} is rated {abs(row['estimate']):.2f} points {direction} in "
         f"{row['variable']} than {row['group1']}, controlling for {controls} "
         f"(OLS, {format_p(row['p'])})."
-    )
-
-
-def _ols_model(row: Row, alpha: float, unit: str) -> str:
-    return (
-        f"The model {row['term']} explains R² = {row['effect_size']:.3f} of the variance "
-        f"(F({row['df']:.0f}, {row['df2']:.0f}) = {row['statistic']:.2f}, "
-        f"{format_p(row['p'])})."
     )
 
 
@@ -138,14 +106,6 @@ def _mcnemar(row: Row, alpha: float, unit: str) -> str:
     ).replace("( ", "(")
 
 
-def _cochran(row: Row, alpha: float, unit: str) -> str:
-    verdict = "differ" if row["p"] < alpha else "do not differ significantly"
-    return (
-        f"The conditions {row['groups']} {verdict} in per-example correctness "
-        f"({row['subset']}; Cochran's Q = {row['statistic']:.2f}, {format_p(row['p'])})."
-    )
-
-
 def _gee(row: Row, alpha: float, unit: str) -> str | None:
     if row["group2"] is None:
         return None
@@ -155,37 +115,70 @@ def _gee(row: Row, alpha: float, unit: str) -> str | None:
     )
 
 
-def _box_m(row: Row, alpha: float, unit: str) -> str:
-    verdict = "differ" if row["p"] < alpha else "do not differ significantly"
-    return (
-        f"The covariance matrices of {row['variable']} {verdict} between the groups of "
-        f"{row['groups']} (Box's M, χ²({row['df']:.0f}) = {row['statistic']:.2f}, "
-        f"{format_p(row['p'])})."
-    )
+def _p_rule(template: str, significant: str = "", not_significant: str = "") -> Rule:
+    """A rule that fills ``template`` from the row's fields and three more.
+
+    ``{verdict}`` is ``significant`` when ``p < alpha``, else ``not_significant``; ``{p_text}`` is
+    :func:`format_p` of ``p``; ``{term_label}`` is the term with ``:`` read as ``×``.
+    """
+
+    def rule(row: Row, alpha: float, unit: str) -> str:
+        verdict = significant if row["p"] < alpha else not_significant
+        term_label = (row.get("term") or "").replace(":", " × ")
+        fields = {**row, "verdict": verdict, "p_text": format_p(row["p"]), "term_label": term_label}
+        return template.format_map(fields)
+
+    return rule
 
 
-def _mshapiro(row: Row, alpha: float, unit: str) -> str:
-    verdict = "depart from" if row["p"] < alpha else "are compatible with"
-    return (
-        f"{row['variable']} {verdict} multivariate normality (multivariate Shapiro-Wilk "
-        f"W = {row['statistic']:.3f}, {format_p(row['p'])})."
-    )
+_F_TEST = "F({df:.0f}, {df2:.0f}) = {statistic:.2f}, {p_text}"
 
-
-RULES: dict[str, Callable[[Row, float, str], str | None]] = {
-    "box_m": _box_m,
-    "multivariate_shapiro": _mshapiro,
+RULES: dict[str, Rule] = {
+    "box_m": _p_rule(
+        "The covariance matrices of {variable} {verdict} between the groups of {groups} "
+        "(Box's M, χ²({df:.0f}) = {statistic:.2f}, {p_text}).",
+        "differ",
+        "do not differ significantly",
+    ),
+    "multivariate_shapiro": _p_rule(
+        "{variable} {verdict} multivariate normality (multivariate Shapiro-Wilk "
+        "W = {statistic:.3f}, {p_text}).",
+        "depart from",
+        "are compatible with",
+    ),
     "tukey_hsd": _tukey,
-    "anova_type2": _anova,
-    "levene": _levene,
-    "kruskal_wallis": _kruskal,
+    "anova_type2": _p_rule(
+        "{term_label} {verdict} on {variable} (type II ANOVA, "
+        + _F_TEST
+        + ", generalised η² = {effect_size:.2f}).",
+        "has a significant effect",
+        "has no significant effect",
+    ),
+    "levene": _p_rule(
+        "{verdict} between the groups of {groups} for {variable} (Levene, " + _F_TEST + ").",
+        "Variances differ",
+        "Variances do not differ significantly",
+    ),
+    "kruskal_wallis": _p_rule(
+        "{variable} {verdict} between conditions (Kruskal-Wallis "
+        "H({df:.0f}) = {statistic:.2f}, {p_text}).",
+        "differs",
+        "does not differ significantly",
+    ),
     "dunn": _dunn,
     "ols_coefficient": _ols,
-    "ols_model": _ols_model,
+    "ols_model": _p_rule(
+        "The model {term} explains R² = {effect_size:.3f} of the variance (" + _F_TEST + ")."
+    ),
     "nonparametric_manova": _npmv,
     "mcnemar": _mcnemar,
     "mcnemar_exact": _mcnemar,
-    "cochran_q": _cochran,
+    "cochran_q": _p_rule(
+        "The conditions {groups} {verdict} in per-example correctness "
+        "({subset}; Cochran's Q = {statistic:.2f}, {p_text}).",
+        "differ",
+        "do not differ significantly",
+    ),
     "gee_logit": _gee,
 }
 """test -> its sentence rule (None = no sentence for that row; the table has it)."""

@@ -19,12 +19,11 @@ benchmark's test split), ``evaluation.predictions_all`` / ``accuracy_all`` / ``m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.evaluation.nodes import (
     collect_explanations,
     compute_accuracy,
@@ -38,14 +37,9 @@ from llm_distillation.pipelines.evaluation.nodes import (
     stack_predictions,
     teacher_answer_accuracy,
 )
+from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
-TRAINING = "params:student_training"
-
-
-def _bind(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
-    """``func`` with keyword arguments fixed, keeping its name and docstring."""
-    return update_wrapper(partial(func, **kwargs), func)
 
 
 def test_table(benchmark: str, source: str) -> str:

@@ -16,6 +16,8 @@ tables ``evaluation.accuracy_all``, ``evaluation.predictions_all`` and ``evaluat
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
@@ -42,73 +44,57 @@ from llm_distillation.reporting.report import INPUT_VERSIONS
 PARAMS = "params:reporting"
 
 
+def _node(func: Callable[..., Any], inputs: Any, outputs: Any) -> Node:
+    """A node named after its function."""
+    return Node(func, inputs=inputs, outputs=outputs, name=func.__name__)
+
+
+def _plot(func: Callable[..., Any], inputs: Any, figure: str) -> Node:
+    """A plot node named after its function: ``<figure>_figure`` (the object), ``<figure>_png``."""
+    return _node(func, inputs, [f"{figure}_figure", f"{figure}_png"])
+
+
 def _study_pipeline() -> Pipeline:
+    report_inputs = {
+        "experiment": "study_experiment",
+        "study": "study_ratings",
+        "performance_summary": "study_performance_summary",
+        "performance_tests": "study_performance_tests",
+        "ratings_summary": "study_ratings_summary",
+        "ratings_tests": "study_ratings_tests",
+        "accuracy_png": "study_accuracy_png",
+        "ratings_png": "study_ratings_png",
+        "length_png": "study_rationale_length_png",
+        "length_vs_quality_png": "study_length_vs_quality_png",
+        "input_versions": INPUT_VERSIONS,
+        "params": PARAMS,
+    }
     return Pipeline(
         [
-            Node(
+            _node(
                 analyse_study_performance,
-                inputs=["study_experiment", PARAMS],
-                outputs=[
+                ["study_experiment", PARAMS],
+                [
                     "study_performance_summary",
                     "study_performance_outliers",
                     "study_performance_tests",
                 ],
-                name="analyse_study_performance",
             ),
-            Node(
+            _node(
                 analyse_study_ratings,
-                inputs=["study_ratings", PARAMS],
-                outputs=[
+                ["study_ratings", PARAMS],
+                [
                     "study_ratings_summary",
                     "study_ratings_outliers",
                     "study_ratings_relative_effects",
                     "study_ratings_tests",
                 ],
-                name="analyse_study_ratings",
             ),
-            Node(
-                plot_study_accuracy,
-                inputs="study_performance_summary",
-                outputs=["study_accuracy_figure", "study_accuracy_png"],
-                name="plot_study_accuracy",
-            ),
-            Node(
-                plot_study_ratings,
-                inputs="study_ratings_summary",
-                outputs=["study_ratings_figure", "study_ratings_png"],
-                name="plot_study_ratings",
-            ),
-            Node(
-                plot_study_rationale_length,
-                inputs="study_ratings",
-                outputs=["study_rationale_length_figure", "study_rationale_length_png"],
-                name="plot_study_rationale_length",
-            ),
-            Node(
-                plot_study_length_vs_quality,
-                inputs="study_ratings",
-                outputs=["study_length_vs_quality_figure", "study_length_vs_quality_png"],
-                name="plot_study_length_vs_quality",
-            ),
-            Node(
-                build_study_report,
-                inputs={
-                    "experiment": "study_experiment",
-                    "study": "study_ratings",
-                    "performance_summary": "study_performance_summary",
-                    "performance_tests": "study_performance_tests",
-                    "ratings_summary": "study_ratings_summary",
-                    "ratings_tests": "study_ratings_tests",
-                    "accuracy_png": "study_accuracy_png",
-                    "ratings_png": "study_ratings_png",
-                    "length_png": "study_rationale_length_png",
-                    "length_vs_quality_png": "study_length_vs_quality_png",
-                    "input_versions": INPUT_VERSIONS,
-                    "params": PARAMS,
-                },
-                outputs=["study_report_html", "study_report_md"],
-                name="build_study_report",
-            ),
+            _plot(plot_study_accuracy, "study_performance_summary", "study_accuracy"),
+            _plot(plot_study_ratings, "study_ratings_summary", "study_ratings"),
+            _plot(plot_study_rationale_length, "study_ratings", "study_rationale_length"),
+            _plot(plot_study_length_vs_quality, "study_ratings", "study_length_vs_quality"),
+            _node(build_study_report, report_inputs, ["study_report_html", "study_report_md"]),
         ],
         tags="study_analysis",
     )
@@ -129,66 +115,38 @@ def create_evaluation_pipeline(
     """
     if curves is None:
         curves = [f"{cell.namespace}.training_curves" for cell in load_matrix()]
+    report_inputs = {
+        "accuracy": accuracy,
+        "predictions": predictions,
+        "metrics": metrics,
+        "accuracy_summary": "evaluation_accuracy_summary",
+        "accuracy_tests": "evaluation_accuracy_tests",
+        "paired": "evaluation_paired_tests",
+        "metric_tests": "evaluation_metric_tests",
+        "accuracy_png": "evaluation_accuracy_png",
+        "curves_png": "evaluation_training_curves_png",
+        "lengths_png": "evaluation_explanation_length_png",
+        "input_versions": INPUT_VERSIONS,
+        "params": PARAMS,
+    }
+    report = _bind(build_evaluation_report, names=(accuracy, predictions, metrics))
     return Pipeline(
         [
-            Node(
+            _node(
                 analyse_evaluation_accuracy,
-                inputs=[accuracy, PARAMS],
-                outputs=["evaluation_accuracy_summary", "evaluation_accuracy_tests"],
-                name="analyse_evaluation_accuracy",
+                [accuracy, PARAMS],
+                ["evaluation_accuracy_summary", "evaluation_accuracy_tests"],
             ),
-            Node(
-                analyse_paired_predictions,
-                inputs=[predictions, PARAMS],
-                outputs="evaluation_paired_tests",
-                name="analyse_paired_predictions",
-            ),
-            Node(
-                analyse_explanation_metrics,
-                inputs=[metrics, PARAMS],
-                outputs="evaluation_metric_tests",
-                name="analyse_explanation_metrics",
-            ),
-            Node(
+            _node(analyse_paired_predictions, [predictions, PARAMS], "evaluation_paired_tests"),
+            _node(analyse_explanation_metrics, [metrics, PARAMS], "evaluation_metric_tests"),
+            _plot(
                 plot_evaluation_accuracy,
-                inputs=["evaluation_accuracy_summary", PARAMS],
-                outputs=["evaluation_accuracy_figure", "evaluation_accuracy_png"],
-                name="plot_evaluation_accuracy",
+                ["evaluation_accuracy_summary", PARAMS],
+                "evaluation_accuracy",
             ),
-            Node(
-                plot_training_curves,
-                inputs=curves,
-                outputs=["evaluation_training_curves_figure", "evaluation_training_curves_png"],
-                name="plot_training_curves",
-            ),
-            Node(
-                plot_explanation_distributions,
-                inputs=metrics,
-                outputs=[
-                    "evaluation_explanation_length_figure",
-                    "evaluation_explanation_length_png",
-                ],
-                name="plot_explanation_distributions",
-            ),
-            Node(
-                _bind(build_evaluation_report, names=(accuracy, predictions, metrics)),
-                inputs={
-                    "accuracy": accuracy,
-                    "predictions": predictions,
-                    "metrics": metrics,
-                    "accuracy_summary": "evaluation_accuracy_summary",
-                    "accuracy_tests": "evaluation_accuracy_tests",
-                    "paired": "evaluation_paired_tests",
-                    "metric_tests": "evaluation_metric_tests",
-                    "accuracy_png": "evaluation_accuracy_png",
-                    "curves_png": "evaluation_training_curves_png",
-                    "lengths_png": "evaluation_explanation_length_png",
-                    "input_versions": INPUT_VERSIONS,
-                    "params": PARAMS,
-                },
-                outputs=["evaluation_report_html", "evaluation_report_md"],
-                name="build_evaluation_report",
-            ),
+            _plot(plot_training_curves, curves, "evaluation_training_curves"),
+            _plot(plot_explanation_distributions, metrics, "evaluation_explanation_length"),
+            _node(report, report_inputs, ["evaluation_report_html", "evaluation_report_md"]),
         ],
         tags="evaluation_analysis",
     )
