@@ -161,7 +161,8 @@ def statement_matches(
         other=(pl.col("matched") & (pl.col("opt_idx") != pl.col("option_index"))).any(),
         stated=pl.col("stated").first(),
     )
-    return per_stmt.group_by("row_id").agg(
+    # in text order (a leading option word first), so `stated_other` is always the first one
+    return per_stmt.sort("row_id", "stmt_id").group_by("row_id", maintain_order=True).agg(
         states_own=pl.col("own").any(),
         states_other=(pl.col("other") & ~pl.col("own")).any(),
         stated_other=pl.col("stated").filter(pl.col("other") & ~pl.col("own")).first(),
