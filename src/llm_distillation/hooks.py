@@ -47,11 +47,12 @@ class ProjectHooks:
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
-        """End the run's log with the path of every report it wrote (``*report_md`` first, the
-        HTML last)."""
+        """End the run's log with the path of every report it wrote: the study's first, this
+        run's own (the evaluation report) last, each Markdown before its HTML; the very last
+        line names the HTML report of the run."""
         names = sorted(
             (n for n in pipeline.all_outputs() if n.endswith(("report_html", "report_md"))),
-            key=lambda n: (n.endswith("report_html"), n),
+            key=lambda n: (n.startswith("evaluation"), n.endswith("report_html"), n),
         )
         for name in names:
             path = _saved_path(catalog, name)
