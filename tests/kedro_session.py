@@ -19,17 +19,27 @@ def run_pipelines(
     tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """``kedro run --pipelines <names> --params data_dir=<data_dir>,…`` in-process."""
+    from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from llm_distillation.project_config import bind_config_loader
+
     bootstrap_project(PROJECT_ROOT)
     runtime_params = {"data_dir": str(data_dir), **(params or {})}
-    with KedroSession.create(
-        project_path=PROJECT_ROOT, env=env, runtime_params=runtime_params, save_on_close=False
-    ) as session:
-        return session.run(
-            pipeline_names=names,
-            namespaces=namespaces,
-            only_missing_outputs=only_missing_outputs,
-            tags=tags,
-        )
+    try:
+        with KedroSession.create(
+            project_path=PROJECT_ROOT, env=env, runtime_params=runtime_params, save_on_close=False
+        ) as session:
+            return session.run(
+                pipeline_names=names,
+                namespaces=namespaces,
+                only_missing_outputs=only_missing_outputs,
+                tags=tags,
+            )
+    finally:
+        # `session.run` leaves the process-wide registry filtered to the pipelines it ran and
+        # built from this session's configuration; the next test expects every pipeline of the
+        # project's own configuration.
+        bind_config_loader(None)
+        pipelines.set_requested(None)

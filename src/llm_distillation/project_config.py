@@ -22,7 +22,8 @@ _bound_key: tuple[Any, str] | None = None
 
 
 def bind_config_loader(loader: Any) -> None:
-    """Use ``loader`` (the running session's) for every later :func:`project_config` call.
+    """Use ``loader`` (the running session's; ``None``: the default one) for every later
+    :func:`project_config` call.
 
     When its environment or runtime parameters differ from the previously bound loader's (a
     second session in one process, e.g. ``--env paper`` after the default), the pipeline
