@@ -162,10 +162,14 @@ def statement_matches(
         stated=pl.col("stated").first(),
     )
     # in text order (a leading option word first), so `stated_other` is always the first one
-    return per_stmt.sort("row_id", "stmt_id").group_by("row_id", maintain_order=True).agg(
-        states_own=pl.col("own").any(),
-        states_other=(pl.col("other") & ~pl.col("own")).any(),
-        stated_other=pl.col("stated").filter(pl.col("other") & ~pl.col("own")).first(),
+    return (
+        per_stmt.sort("row_id", "stmt_id")
+        .group_by("row_id", maintain_order=True)
+        .agg(
+            states_own=pl.col("own").any(),
+            states_other=(pl.col("other") & ~pl.col("own")).any(),
+            stated_other=pl.col("stated").filter(pl.col("other") & ~pl.col("own")).first(),
+        )
     )
 
 
