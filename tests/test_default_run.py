@@ -27,8 +27,10 @@ def test_kedro_run_goes_from_raw_files_to_the_report(tmp_path, shared_data):
     )  # fmt: skip
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-5000:]
-    # the run's last log record names the HTML report of the evaluation (rich wraps long lines)
-    tail = "".join(line.strip() for line in log.splitlines()[-6:])
+    # the run's last log record names the HTML report of the evaluation (rich wraps long lines;
+    # the log is on one stream, progress bars on the other)
+    stream = run.stdout if "Report evaluation_report_html" in run.stdout else run.stderr
+    tail = "".join(line.strip() for line in stream.splitlines()[-6:])
     assert "Report evaluation_report_html" in tail and tail.endswith("report.html"), tail
     reports = sorted((tmp_path / "08_reporting").rglob("*.md"))
     evaluation = [p for p in reports if "evaluation" in str(p)]

@@ -188,7 +188,7 @@ def test_every_dataset_with_data_has_a_valid_kedro_viz_preview(tmp_path, shared_
     params = {"shared_data_dir": str(shared_data)}
     run_pipelines(["ingest"], tmp_path, params=params, namespaces=["cqa"])
     run_pipelines(["consolidation"], tmp_path, params=params, namespaces=["study_cqa"])
-    run_pipelines(["reporting"], tmp_path, params=params)
+    run_pipelines(["reporting"], tmp_path, params=params, tags=["study_analysis"])
     shard_jobs = _write_teacher_shards(tmp_path, shared_data)
 
     with KedroSession.create(

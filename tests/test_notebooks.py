@@ -82,7 +82,12 @@ def test_explore_catalog_notebook_runs(tmp_path, shared_data, monkeypatch):
 def test_analysis_notebook_reproduces_the_main_figure(tmp_path, shared_data, monkeypatch):
     from llm_distillation.reporting.performance import CONDITIONS
 
-    run_pipelines(["reporting"], tmp_path, params={"shared_data_dir": str(shared_data)})
+    run_pipelines(
+        ["reporting"],
+        tmp_path,
+        params={"shared_data_dir": str(shared_data)},
+        tags=["study_analysis"],
+    )
     folders = {"data_dir": str(tmp_path), "shared_data_dir": str(shared_data)}
     # The notebook's session reads this test's run, not data/ of the checkout.
     check = (
