@@ -220,7 +220,15 @@ def test_every_dataset_with_data_has_a_valid_kedro_viz_preview(tmp_path, shared_
         checked.setdefault(type(dataset).__name__, set()).add(name)
 
     # Every preview of the project's own datasets used by the small run's pipelines was tried.
-    used = [catalog.get(n) for p in SMALL_RUN if p in registry for n in _datasets(registry[p])]
+    ran = [registry[p] for p in SMALL_RUN if p in registry]
+    # reporting ran its study analysis only (the evaluation analysis needs a trained matrix)
+    ran = [
+        p.only_nodes_with_tags("study_analysis")
+        if any("study_analysis" in n.tags for n in p.nodes)
+        else p
+        for p in ran
+    ]
+    used = [catalog.get(n) for p in ran for n in _datasets(p)]
     own = {
         type(ds).__name__
         for ds in used
