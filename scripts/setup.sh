@@ -17,7 +17,16 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# pip stays quiet unless it fails: its output goes to a log that is printed only on failure
+# (some machines' pip configuration adds a warning line per package, e.g. "Location … is ignored").
+log="$VENV/setup-pip.log"
+pip() {
+  if ! "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: pip $* failed (log above, also in $log)" >&2
+    return 1
+  fi
+}
 
 flavour=${LLM_DISTILLATION_TORCH:-auto}
 if [ "$flavour" = auto ]; then
