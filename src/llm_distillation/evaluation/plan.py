@@ -17,7 +17,8 @@ consistency        ``[counterfactual] <task>\\nRationale: <the student's own exp
                    (CF-trained students, second round): the answer its explanation supports
 =================  ===========================================================================
 
-Inputs come from :func:`llm_distillation.consolidation.views.build_views` and
+Inputs are those of :func:`llm_distillation.consolidation.views.build_views` (``[<view>]
+<task>``, built without the view's target so a row without teacher text is still asked) and
 :func:`~llm_distillation.consolidation.views.counterfactual_input`, so an evaluation prompt is
 byte for byte a training prompt.
 """
