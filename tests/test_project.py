@@ -113,3 +113,17 @@ def test_paper_environment_resolves_without_gpu_or_hub(monkeypatch):
         assert name in persisted, name
     hub = catalog.get("cqa.source")
     assert hub._describe()["format"] == "hf_hub"  # the paper reads the Hub, not the samples
+    # e-SNLI is evaluated on ingest's test split (the study kept no e-SNLI test outputs); the
+    # metrics that need the teacher's text are skipped, with reasons, in a reporting table
+    assert validated["evaluation"].test_tables == {"esnli": "ingest"}
+    evaluation = pipelines["evaluation"]
+    esnli = [n for n in evaluation.nodes if n.namespace and n.namespace.startswith("esnli_")]
+    assert len({n.namespace for n in esnli}) == 12  # 3 students x 4 conditions
+    assert {"esnli.test_examples"} == {
+        i for n in esnli for i in n.inputs if i.endswith(("_test", "test_examples"))
+    }
+    assert "study_esnli.consolidated_test" not in evaluation.inputs()
+    assert "esnli.test_examples" in pipelines["ingest"].all_outputs()
+    for name in ("esnli.test_examples", "evaluation.skipped_metrics_all",
+                 "esnli_qwen3_0_6b_mt_cf_revised.skipped_metrics"):  # fmt: skip
+        assert name in persisted, name

@@ -37,3 +37,49 @@ def tiny_students(tmp_path_factory):
     llama = build_tiny_llama(root / "llama_seed_0", chat_template=None)
     t5 = build_tiny_t5(root / "t5_seed_0")
     return {"llama": {0: str(llama)}, "t5": {0: str(t5)}}
+
+
+@pytest.fixture(scope="session")
+def strategyqa_two_teachers(shared_data):
+    """The study's first 8 StrategyQA test questions, consolidated with both teachers' rows
+    (``llama`` and ``qwen``: 16 rows), as the study import gives them."""
+    import polars as pl
+
+    from llm_distillation.consolidation.merge import consolidate
+    from llm_distillation.pipelines.consolidation.params import StudyImportParams
+
+    parts = [
+        import_study(study_raw(shared_data, "strategyqa", t, "test", 8), t)
+        for t in ("llama", "qwen")
+    ]
+    study = StudyImportParams()
+    table = consolidate(
+        pl.concat([long for _, long, _ in parts]).lazy(),
+        parts[0][0],
+        benchmark="strategyqa",
+        split="test",
+        checks=study.checks,
+        required_tasks=study.required_tasks,
+    ).table
+    assert table.height == 16 and table["example_id"].n_unique() == 8
+    return table
+
+
+def ingest_test_split(shared_data, benchmark: str, path: str, n: int):
+    """The first ``n`` test rows of a benchmark's sample file as ingest normalizes them (no
+    teacher columns)."""
+    import polars as pl
+
+    from llm_distillation.sources.formats import read_benchmark
+    from llm_distillation.sources.normalize import normalize_raw
+
+    examples, _ = normalize_raw(
+        read_benchmark(benchmark, "dsbs_jsonl", {"test": path}, root=shared_data)
+    )
+    return examples.filter(pl.col("split") == "test").head(n)
+
+
+@pytest.fixture(scope="session")
+def esnli_ingest_test(shared_data):
+    """12 e-SNLI test rows of the ingest split: what conf/paper evaluates e-SNLI on."""
+    return ingest_test_split(shared_data, "esnli", "esnli/esnli_test.json", 12)

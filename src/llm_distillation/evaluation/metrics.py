@@ -337,7 +337,12 @@ def _las(run: pl.DataFrame, embed: Embed, *, folds: int, seed: int) -> tuple[pl.
         usable["benchmark"].to_list(),
     )
     result = leakage_adjusted_simulatability(
-        xs, es, usable["predicted_index"].to_list(), folds=folds, seed=seed
+        xs,
+        es,
+        usable["predicted_index"].to_list(),
+        folds=folds,
+        seed=seed,
+        groups=usable["example_id"].to_list(),
     )
     row["value"] = result.las
     if result.las is None:

@@ -17,7 +17,8 @@ consistency        ``[counterfactual] <task>\\nRationale: <the student's own exp
                    (CF-trained students, second round): the answer its explanation supports
 =================  ===========================================================================
 
-Inputs come from :func:`llm_distillation.consolidation.views.build_views` and
+Inputs are those of :func:`llm_distillation.consolidation.views.build_views` (``[<view>]
+<task>``, built without the view's target so a row without teacher text is still asked) and
 :func:`~llm_distillation.consolidation.views.counterfactual_input`, so an evaluation prompt is
 byte for byte a training prompt.
 """
@@ -35,6 +36,7 @@ from llm_distillation.consolidation.views import (
     build_views,
     counterfactual_input,
 )
+from llm_distillation.evaluation.references import has_counterfactual_rationales
 from llm_distillation.rendering import task_text_expr
 
 PROMPT_SCHEMA: Final = pl.Schema(
@@ -130,23 +132,38 @@ def _prompts(views: pl.DataFrame, *, with_option: bool = False) -> pl.DataFrame:
 
 def first_round(table: pl.DataFrame, explained_ids: list[str], plan: CellPlan) -> pl.DataFrame:
     """Every prompt that needs no student output (``PROMPT_SCHEMA``): the primary answer view
-    on all of ``table`` (consolidated rows); the other answer view, the explanation and the
-    counterfactual views on the rows whose ``example_id`` is in ``explained_ids``."""
+    on all of ``table`` (one row per example: consolidated, or the ingest test split); the
+    other answer view, the explanation and the counterfactual views on the rows whose
+    ``example_id`` is in ``explained_ids``. The counterfactual probes need the teacher's
+    rationales of the wrong options: none without them
+    (:func:`~llm_distillation.evaluation.references.missing_references`)."""
     parts = [pl.DataFrame(schema=PROMPT_SCHEMA)]
-    kwargs = {
-        "rationale": plan.rationale or "positive",
-        "factual_rationale": plan.factual_rationale,
-    }
     explained = table.filter(pl.col("example_id").is_in(explained_ids))
     for view in plan.answer_views:
         rows = table if view == plan.primary_view else explained
-        parts.append(_prompts(build_views(rows, views=(view,), **kwargs)))  # type: ignore[arg-type]
+        parts.append(_prompts(_task_views(rows, view)))
     if "explain" in plan.trained_views:
-        parts.append(_prompts(build_views(explained, views=("explain",), **kwargs)))  # type: ignore[arg-type]
-    if plan.probes:
-        cf = build_views(explained, views=("counterfactual",), **kwargs)  # type: ignore[arg-type]
+        parts.append(_prompts(_task_views(explained, "explain")))
+    if plan.probes and has_counterfactual_rationales(explained):
+        cf = build_views(
+            explained,
+            views=("counterfactual",),
+            rationale=plan.rationale or "positive",  # type: ignore[arg-type]
+            factual_rationale=plan.factual_rationale,  # type: ignore[arg-type]
+        )
         parts.append(_prompts(cf, with_option=True))
     return pl.concat(parts, how="vertical")
+
+
+def _task_views(rows: pl.DataFrame, view: str) -> pl.DataFrame:
+    """``[<view>] <task>`` of every row: the input ``build_views`` gives the view, built
+    without its target, so that every example is asked even when its teacher text is missing
+    (a test table without teacher columns: ``evaluation.test_tables``)."""
+    return rows.select(
+        "example_id",
+        view=pl.lit(view),
+        input=pl.concat_str(pl.lit(f"[{view}] "), task_text_expr()),
+    )
 
 
 def consistency_round(table: pl.DataFrame, explanations: pl.DataFrame) -> pl.DataFrame:

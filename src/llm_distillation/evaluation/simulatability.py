@@ -12,8 +12,9 @@ explained examples:
 - three simulators, binary logistic regressions (scikit-learn, L2, C=1) over option rows
   with label "this option is the student's answer", predict the option with the highest
   score: ``S_x`` (x features), ``S_xe`` (x and e), ``S_e`` (e only);
-- every prediction is out-of-fold (k-fold over examples, seeded), so no simulator scores an
-  example it was fitted on;
+- every prediction is out-of-fold (k-fold over example ids, seeded:
+  :func:`fold_assignment`), so no simulator scores an example it was fitted on, even when an
+  example has several rows;
 - an example *leaks* when ``S_e`` (the explanation alone) predicts the student's answer;
 - LAS = the mean over the two groups (leaking, non-leaking) of the group's accuracy gain
   ``acc(S_xe) - acc(S_x)``; a group without examples is left out of the mean.
@@ -24,11 +25,12 @@ help beyond leaking the label. Only examples whose student answer is an option c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 MIN_EXAMPLES = 6
-"""Fewer explained examples (with a parseable answer) than this give no LAS."""
+"""Fewer distinct explained examples (with a parseable answer) than this give no LAS."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,28 @@ def _fit_predict(
     return [int(np.argmax(model.decision_function(features[i]))) for i in test]
 
 
-def _out_of_fold(features: list[Any], targets: list[int], folds: int, seed: int) -> list[int]:
+def fold_assignment(groups: Sequence[str], folds: int, seed: int) -> list[int]:
+    """The cross-fitting fold of every row: the distinct ``groups`` (example ids) in a seeded
+    random order, dealt to folds ``0 … folds-1`` in turn, so all rows of an example share one
+    fold and no example is on both the fitting and the scoring side."""
     import numpy as np
 
-    n = len(features)
-    order = np.random.default_rng(seed).permutation(n)
-    predicted = [0] * n
+    distinct = list(dict.fromkeys(groups))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    fold = {distinct[int(j)]: k % folds for k, j in enumerate(order)}
+    return [fold[g] for g in groups]
+
+
+def _out_of_fold(
+    features: list[Any], targets: list[int], fold_of: list[int], folds: int, seed: int
+) -> list[int]:
+    import numpy as np
+
+    index = np.arange(len(features))
+    assigned = np.asarray(fold_of)
+    predicted = [0] * len(features)
     for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
+        test, train = index[assigned == k], index[assigned != k]
         for i, p in zip(test, _fit_predict(features, targets, train, test, seed), strict=True):
             predicted[int(i)] = p
     return predicted
@@ -78,21 +93,31 @@ def leakage_adjusted_simulatability(
     *,
     folds: int = 5,
     seed: int = 0,
+    groups: Sequence[str] | None = None,
 ) -> SimulationResult:
     """LAS of one run (see the module docstring).
 
-    ``x_features[i]`` / ``e_features[i]``: arrays (options of example i, k_x / k_e) of input and
-    explanation features; ``targets[i]``: the option the student answered.
+    ``x_features[i]`` / ``e_features[i]``: arrays (options of row i, k_x / k_e) of input and
+    explanation features; ``targets[i]``: the option the student answered; ``groups[i]``: the
+    row's example id (the folds split by it; default: every row its own example).
     """
     import numpy as np
 
     n = len(targets)
-    if n < MIN_EXAMPLES:
+    groups = [str(i) for i in range(n)] if groups is None else list(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups: {len(groups)} ids for {n} rows")
+    distinct = len(set(groups))
+    if distinct < MIN_EXAMPLES:
         return SimulationResult([], [], [], None, None, None)
-    folds = max(2, min(folds, n))
+    folds = max(2, min(folds, distinct))
+    fold_of = fold_assignment(groups, folds, seed)
     xe = [np.hstack([a, b]) for a, b in zip(x_features, e_features, strict=True)]
     hit = {
-        name: [p == t for p, t in zip(_out_of_fold(f, targets, folds, seed), targets, strict=True)]
+        name: [
+            p == t
+            for p, t in zip(_out_of_fold(f, targets, fold_of, folds, seed), targets, strict=True)
+        ]
         for name, f in (("x", x_features), ("xe", xe), ("e", e_features))
     }
     gains = []

@@ -58,6 +58,30 @@ def test_one_namespace_per_cell_and_stacking_outside(matrix):
     } <= pipeline.outputs()
     stack = next(n for n in pipeline.nodes if n.name == "evaluation_stack_accuracy")
     assert stack.inputs == [f"{c.namespace}.accuracy" for c in matrix]
+    assert "evaluation.skipped_metrics_all" in pipeline.outputs()
+
+
+def test_a_benchmark_on_the_ingest_test_split(monkeypatch):
+    """``evaluation.test_tables: {esnli: ingest}``: e-SNLI cells read ``esnli.test_examples``;
+    the teacher accuracy reads the consolidated test tables only."""
+    from llm_distillation.pipelines import experiment
+    from llm_distillation.pipelines.evaluation.pipeline import create_pipeline
+
+    cells = [Cell("cqa", "tiny", "mt_cf_unrevised", (0,)), Cell("esnli", "tiny", "standard", (0,))]
+    params = {
+        "student_training": {"data": {"source": "study"}},
+        "evaluation": {"test_tables": {"esnli": "ingest"}},
+    }
+    monkeypatch.setattr(experiment, "load_matrix", lambda env=None: cells)
+    monkeypatch.setattr(experiment, "load_parameters", lambda env=None: params)
+    pipeline = create_pipeline()
+    esnli = pipeline.only_nodes_with_namespaces([cells[1].namespace])
+    assert "esnli.test_examples" in esnli.inputs()
+    assert "study_esnli.consolidated_test" not in pipeline.inputs()
+    teacher = next(n for n in pipeline.nodes if n.name == "evaluation_teacher_accuracy")
+    assert teacher.inputs == ["params:evaluation", "study_cqa.consolidated_test"]
+    with pytest.raises(ValueError, match=r"evaluation.test_tables.*unknown benchmarks \['snli'\]"):
+        validate_parameters({"evaluation": {"test_tables": {"snli": "ingest"}}})
 
 
 def test_catalog_factories_resolve_every_cell_dataset(matrix, project_root):
@@ -194,3 +218,91 @@ def test_stacked_tables_have_reportings_columns(cell_outputs):
     assert set(key["model"]) <= {"CF:Unrevised", "MT+CF:Revised"}
     teacher = nodes.teacher_answer_accuracy(params, table.lazy())
     assert set(teacher["kind"]) == {"positive", "revised"}
+
+
+SMALL = {
+    "test_examples": None,
+    "explain_examples": 8,
+    "bootstrap_resamples": 100,
+    "max_new_tokens": {"predict": 4, "explain": 8, "factual": 8, "counterfactual": 4},
+    "engine": {"device": "cpu", "dtype": "float32", "batch_size": 8},
+    "metrics": {
+        "enabled": ["words", "distractors", "rouge_l", "probe_consistency", "cf_faithfulness"]
+    },
+}
+
+
+def _run_cell(table, students, training, condition, *, benchmark, table_name="test"):
+    names = {"cell": f"{benchmark}_tiny_{condition}", "benchmark": benchmark, "student": "tiny"}
+    sample, ids = nodes.select_examples(table, SMALL, training, table_name=table_name)
+    gens = nodes.generate_outputs(
+        students, sample, ids, SMALL, training, **names, condition=condition
+    )
+    preds = nodes.score_predictions(gens, sample, training, condition=condition)
+    acc = nodes.compute_accuracy(preds, SMALL, training, condition=condition)
+    skipped = nodes.record_skipped_metrics(sample, SMALL, training, **names, condition=condition)
+    expl = nodes.collect_explanations(gens, preds, sample, ids, training, condition=condition)
+    metrics, summary = nodes.score_explanations(
+        expl, preds, SMALL, training, skipped, condition=condition
+    )
+    return sample, gens, acc, skipped, metrics, summary
+
+
+@pytest.mark.parametrize("teachers", [["qwen"], None])
+def test_a_two_teacher_test_table_counts_every_example_once(
+    strategyqa_two_teachers, tiny_students, teachers
+):
+    """The study's StrategyQA test has a llama and a qwen row of every question: accuracy ``n``
+    is the number of questions, and the probes carry the trained teacher's rationales."""
+    training = {"data": {"teachers": teachers}}
+    students = {0: tiny_students["llama"][0]}
+    sample, gens, acc, skipped, metrics, _ = _run_cell(
+        strategyqa_two_teachers, students, training, "mt_cf_unrevised", benchmark="strategyqa"
+    )
+    examples = strategyqa_two_teachers["example_id"].n_unique()
+    assert sample.height == examples == 8
+    assert set(acc["n"]) == {examples}  # predict (all) and factual (the 8 explained) views
+    assert gens.filter(pl.col("view") == "predict").height == examples
+    teacher = teachers[0] if teachers else "llama"  # null: the alphabetically first teacher
+    rationales = strategyqa_two_teachers.filter(pl.col("teacher") == teacher)
+    cf = gens.filter(pl.col("view") == "counterfactual")
+    columns = [f"counterfactual_prompt_answer_{i}_rationale" for i in (1, 2)]
+    texts = {t.strip() for c in columns for t in rationales[c].drop_nulls()}
+    assert cf.height > 0
+    assert all(p.split("\nRationale: ", 1)[1] in texts for p in cf["prompt"])
+    assert skipped.is_empty() and "cf_faithfulness" in set(metrics["metric"])
+
+
+def test_a_test_split_without_teacher_text_skips_the_reference_metrics(
+    esnli_ingest_test, tiny_students
+):
+    """conf/paper's e-SNLI: the ingest test split, no teacher columns. Every example is
+    answered, the student explains and answers its own explanation; the metrics that compare
+    with the teacher are skipped, each with its reason, for the report."""
+    training = {"data": {"teachers": ["llama"]}}
+    students = {0: tiny_students["llama"][0]}
+    sample, gens, acc, skipped, metrics, summary = _run_cell(
+        esnli_ingest_test, students, training, "mt_cf_unrevised", benchmark="esnli"
+    )
+    assert sample.height == 12 and set(acc["n"]) == {12, 8}  # predict: all; factual: explained
+    assert "counterfactual" not in set(gens["view"])
+    assert {"predict", "explain", "factual"} <= set(gens["view"])
+    assert dict(skipped.select("metric", "reason").iter_rows()).keys() == {
+        "rouge_l",
+        "cf_faithfulness",
+    }
+    assert skipped["reason"].str.contains("teacher").all()
+    assert skipped.row(0, named=True)["cell"] == "esnli_tiny_mt_cf_unrevised"
+    assert {"rouge_l", "cf_faithfulness"}.isdisjoint(set(metrics["metric"]))
+    assert {"words", "distractors"} <= set(metrics["metric"]) == set(summary["metric"])
+    stacked = nodes.stack_skipped_metrics(skipped, skipped.clear())
+    assert stacked.columns == [
+        "cell",
+        "benchmark",
+        "student",
+        "condition",
+        "split",
+        "metric",
+        "reason",
+    ]
+    assert stacked.height == 2

@@ -32,7 +32,14 @@ from llm_distillation.evaluation.predictions import (
     teacher_accuracy,
 )
 from llm_distillation.evaluation.ratings import export_rating_sheet
+from llm_distillation.evaluation.references import (
+    SKIPPED_SCHEMA,
+    missing_references,
+    skipped_table,
+)
+from llm_distillation.evaluation.rows import one_row_per_example
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
+from llm_distillation.pipelines.student_training.params import DataParams
 from llm_distillation.sampling import take_seeded
 
 logger = logging.getLogger(__name__)
@@ -49,13 +56,19 @@ def _plan(student_training: dict[str, Any], condition: str) -> CellPlan:
 
 
 def select_examples(
-    table: pl.DataFrame | pl.LazyFrame, params: dict[str, Any]
+    table: pl.DataFrame | pl.LazyFrame,
+    params: dict[str, Any],
+    student_training: dict[str, Any] | None = None,
+    *,
+    table_name: str = "the test table",
 ) -> tuple[pl.DataFrame, list[str]]:
-    """The consolidated test rows a cell is evaluated on (seeded ``test_examples``; the same
-    for every cell) and the ids of those that get explanations (``explain_examples``, a
-    subset: the same seed keeps the same ids)."""
+    """The test rows a cell is evaluated on, one per example (the row of a teacher the cell
+    trained on: :func:`llm_distillation.evaluation.rows.one_row_per_example`), seeded
+    ``test_examples`` of them (the same for every cell), and the ids of those that get
+    explanations (``explain_examples``, a subset: the same seed keeps the same ids)."""
     cfg = EvaluationParams.model_validate(params)
-    rows = _frame(table)
+    data = DataParams.model_validate((student_training or {}).get("data") or {})
+    rows = one_row_per_example(_frame(table), data.teachers, table_name=table_name)
     sample, _ = take_seeded(rows, n=cfg.test_examples, seed=cfg.seed)
     explained, _ = take_seeded(sample, n=cfg.explain_examples, seed=cfg.seed)
     logger.info("Evaluating on %d test rows, %d with explanations", sample.height, explained.height)
@@ -130,18 +143,41 @@ def collect_explanations(
     )
 
 
+def record_skipped_metrics(
+    examples: pl.DataFrame,
+    params: dict[str, Any],
+    student_training: dict[str, Any],
+    *,
+    cell: str,
+    benchmark: str,
+    student: str,
+    condition: str,
+) -> pl.DataFrame:
+    """The enabled metrics the cell's test rows give no teacher reference for, each with its
+    reason (``<ns>.skipped_metrics``, :mod:`llm_distillation.evaluation.references`)."""
+    cfg = EvaluationParams.model_validate(params)
+    skipped = missing_references(examples, _plan(student_training, condition), cfg.metrics.enabled)
+    for metric, reason in skipped.items():
+        logger.warning("%s: metric %s skipped: %s", cell, metric, reason)
+    names = {"cell": cell, "benchmark": benchmark, "student": student, "condition": condition}
+    return skipped_table(skipped, names)
+
+
 def score_explanations(
     explanations: pl.DataFrame,
     predictions: pl.DataFrame,
     params: dict[str, Any],
     student_training: dict[str, Any],
+    skipped: pl.DataFrame | None = None,
     *,
     condition: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per-example explanation metrics and their per-run summary."""
+    """Per-example explanation metrics and their per-run summary (the enabled metrics but
+    those in ``skipped``, ``<ns>.skipped_metrics``)."""
     cfg = EvaluationParams.model_validate(params)
     plan = _plan(student_training, condition)
-    enabled = cfg.metrics.enabled
+    left_out = set() if skipped is None else set(skipped["metric"])
+    enabled = tuple(m for m in cfg.metrics.enabled if m not in left_out)
     if explanations.is_empty():
         return pl.DataFrame(schema=METRIC_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
     embed = None
@@ -219,6 +255,12 @@ def stack_metrics(*parts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     summary = _stack(parts[1::2], SUMMARY_SCHEMA)
     return metrics, summary
+
+
+def stack_skipped_metrics(*parts: pl.DataFrame) -> pl.DataFrame:
+    """Every cell's skipped metrics with their reasons (``evaluation.skipped_metrics_all``:
+    cell, benchmark, student, condition, split, metric, reason), for the report."""
+    return _stack(parts, SKIPPED_SCHEMA)
 
 
 def export_ratings(

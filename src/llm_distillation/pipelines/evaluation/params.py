@@ -6,6 +6,8 @@ Discovered and validated before the run by :func:`llm_distillation.pipelines.par
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from llm_distillation.config import StrictModel
@@ -13,6 +15,7 @@ from llm_distillation.errors import require_known
 from llm_distillation.evaluation.generate import EngineSettings
 from llm_distillation.evaluation.metrics import METRICS
 from llm_distillation.evaluation.predictions import Lengths
+from llm_distillation.schema import BENCHMARKS
 
 
 class EngineParams(StrictModel):
@@ -75,6 +78,13 @@ class RatingParams(StrictModel):
 class EvaluationParams(StrictModel):
     """``params:evaluation``."""
 
+    test_tables: dict[str, Literal["consolidated", "ingest"]] = Field(default_factory=dict)
+    """Per benchmark, the test table its cells are evaluated on: ``consolidated`` (the
+    default: the consolidated test table of ``student_training.data.source``, with the
+    teachers' rationales) or ``ingest`` (``<b>.test_examples``: the benchmark's own test rows
+    as ingest normalized them, no teacher text; the metrics that need it are skipped,
+    ``<ns>.skipped_metrics``). conf/paper: e-SNLI, whose test split the study kept no teacher
+    outputs of."""
     test_examples: int | None = Field(default=24, ge=1)
     """Test examples per cell (seeded sample, the same for every cell); null: all."""
     explain_examples: int = Field(default=8, ge=1)
@@ -86,6 +96,19 @@ class EvaluationParams(StrictModel):
     engine: EngineParams = EngineParams()
     metrics: MetricsParams = MetricsParams()
     ratings: RatingParams = RatingParams()
+
+    @field_validator("test_tables")
+    @classmethod
+    def _benchmarks(cls, v: dict[str, str]) -> dict[str, str]:
+        require_known(v, BENCHMARKS, "benchmarks")
+        return v
+
+    def test_table(self, benchmark: str, source: str) -> str:
+        """The catalog name of the test table the cells of ``benchmark`` are evaluated on
+        (``source``: ``student_training.data.source``)."""
+        if self.test_tables.get(benchmark) == "ingest":
+            return f"{benchmark}.test_examples"
+        return f"{'study_' if source == 'study' else ''}{benchmark}.consolidated_test"
 
 
 PARAMETERS = EvaluationParams

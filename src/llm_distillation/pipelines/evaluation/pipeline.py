@@ -3,17 +3,20 @@
 Per cell (namespace ``<cell>`` = ``Cell.namespace``, the namespace student training uses, so
 ``kedro run --namespaces <cell>`` trains and evaluates a cell)::
 
-    <source><b>.consolidated_test -> select_examples -> examples, explained_ids
-    student_model + examples -> generate_outputs -> <cell>.generations
+    <test table> -> select_examples -> test_sample (one row per example), explained_ids
+    test_sample -> record_skipped_metrics -> <cell>.skipped_metrics
+    student_model + test_sample -> generate_outputs -> <cell>.generations
         -> score_predictions    -> <cell>.predictions -> compute_accuracy -> <cell>.accuracy
         -> collect_explanations -> <cell>.explanations
         -> score_explanations   -> <cell>.explanation_metrics, <cell>.metric_summary
 
 Outside the namespaces: ``evaluation.teacher_accuracy`` (the teacher's rationales of each
 benchmark's test split), ``evaluation.predictions_all`` / ``accuracy_all`` / ``metrics_all`` /
-``metric_summary_all`` (every cell stacked: reporting's inputs) and the blinded
-``evaluation.rating_sheet`` with its ``evaluation.rating_key``. ``<source>`` is ``study_`` when
-``student_training.data.source`` is ``study`` (the default), else empty.
+``metric_summary_all`` / ``skipped_metrics_all`` (every cell stacked: reporting's inputs) and
+the blinded ``evaluation.rating_sheet`` with its ``evaluation.rating_key``. ``<test table>`` is
+``<source><b>.consolidated_test`` (``<source>``: ``study_`` when
+``student_training.data.source`` is ``study``, the default, else empty), or the ingest split
+``<b>.test_examples`` for a benchmark ``evaluation.test_tables`` maps to ``ingest``.
 """
 
 from __future__ import annotations
@@ -29,25 +32,29 @@ from llm_distillation.pipelines.evaluation.nodes import (
     compute_accuracy,
     export_ratings,
     generate_outputs,
+    record_skipped_metrics,
     score_explanations,
     score_predictions,
     select_examples,
     stack_accuracy,
     stack_metrics,
     stack_predictions,
+    stack_skipped_metrics,
     teacher_answer_accuracy,
 )
+from llm_distillation.pipelines.evaluation.params import EvaluationParams
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
 
 
-def test_table(benchmark: str, source: str) -> str:
-    """The catalog name of the consolidated test table the students are evaluated on."""
-    return f"{'study_' if source == 'study' else ''}{benchmark}.consolidated_test"
+def test_table(benchmark: str, source: str, params: dict[str, Any] | None = None) -> str:
+    """The catalog name of the test table the students of ``benchmark`` are evaluated on
+    (``evaluation.test_tables``: the consolidated test table of ``source`` by default)."""
+    return EvaluationParams.model_validate(params or {}).test_table(benchmark, source)
 
 
-def _cell_pipeline(cell: Any, source: str) -> Pipeline:
+def _cell_pipeline(cell: Any, source: str, params: dict[str, Any]) -> Pipeline:
     names = {
         "cell": cell.namespace,
         "benchmark": cell.benchmark,
@@ -55,7 +62,7 @@ def _cell_pipeline(cell: Any, source: str) -> Pipeline:
         "condition": cell.condition,
     }
     cond = {"condition": cell.condition}
-    table = test_table(cell.benchmark, source)
+    table = test_table(cell.benchmark, source, params)
     with warnings.catch_warnings():
         # The consolidated table's name has a dot (its benchmark namespace) on purpose.
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
@@ -65,10 +72,16 @@ def _cell_pipeline(cell: Any, source: str) -> Pipeline:
 def _cell_nodes(cell: Any, names: dict[str, str], cond: dict[str, str], table: str) -> Pipeline:
     nodes = [
         Node(
-            select_examples,
-            inputs=[table, PARAMS],
+            _bind(select_examples, table_name=table),
+            inputs=[table, PARAMS, TRAINING],
             outputs=["test_sample", "explained_ids"],
             name="select_examples",
+        ),
+        Node(
+            _bind(record_skipped_metrics, **names),
+            inputs=["test_sample", PARAMS, TRAINING],
+            outputs="skipped_metrics",
+            name="record_skipped_metrics",
         ),
         Node(
             _bind(generate_outputs, **names),
@@ -96,7 +109,7 @@ def _cell_nodes(cell: Any, names: dict[str, str], cond: dict[str, str], table: s
         ),
         Node(
             _bind(score_explanations, **cond),
-            inputs=["explanations", "predictions", PARAMS, TRAINING],
+            inputs=["explanations", "predictions", PARAMS, TRAINING, "skipped_metrics"],
             outputs=["explanation_metrics", "metric_summary"],
             name="score_explanations",
         ),
@@ -109,9 +122,10 @@ def _cell_nodes(cell: Any, names: dict[str, str], cond: dict[str, str], table: s
     )
 
 
-def _stacking(cells: list[Any], source: str) -> Pipeline:
+def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline:
     ns = [c.namespace for c in cells]
-    benchmarks = sorted({c.benchmark for c in cells})
+    tables = sorted({test_table(c.benchmark, source, params) for c in cells})
+    consolidated = [t for t in tables if t.endswith(".consolidated_test")]
     with warnings.catch_warnings():
         # These nodes read every cell's namespaced datasets on purpose; Kedro warns about the
         # dots in their names whenever a node outside a namespace names them.
@@ -120,7 +134,7 @@ def _stacking(cells: list[Any], source: str) -> Pipeline:
             [
                 Node(
                     teacher_answer_accuracy,
-                    inputs=[PARAMS, *(test_table(b, source) for b in benchmarks)],
+                    inputs=[PARAMS, *consolidated],
                     outputs="evaluation.teacher_accuracy",
                     name="evaluation_teacher_accuracy",
                 ),
@@ -145,6 +159,12 @@ def _stacking(cells: list[Any], source: str) -> Pipeline:
                     name="evaluation_stack_metrics",
                 ),
                 Node(
+                    stack_skipped_metrics,
+                    inputs=[f"{n}.skipped_metrics" for n in ns],
+                    outputs="evaluation.skipped_metrics_all",
+                    name="evaluation_stack_skipped_metrics",
+                ),
+                Node(
                     export_ratings,
                     inputs=[PARAMS, TRAINING, *(f"{n}.explanations" for n in ns)],
                     outputs=["evaluation.rating_sheet", "evaluation.rating_key"],
@@ -154,11 +174,12 @@ def _stacking(cells: list[Any], source: str) -> Pipeline:
         )
 
 
-def data_source() -> str:
+def data_source(parameters: dict[str, Any] | None = None) -> str:
     """``student_training.data.source`` of the configuration (``study`` by default)."""
     from llm_distillation.pipelines.experiment import load_parameters
 
-    training = load_parameters().get("student_training") or {}
+    parameters = load_parameters() if parameters is None else parameters
+    training = parameters.get("student_training") or {}
     return str((training.get("data") or {}).get("source", "study"))
 
 
@@ -170,5 +191,10 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
     cells = load_matrix()
     if not cells:
         return Pipeline([])
-    source = data_source()
-    return sum((_cell_pipeline(c, source) for c in cells), Pipeline([])) + _stacking(cells, source)
+    from llm_distillation.pipelines.experiment import load_parameters
+
+    parameters = load_parameters()
+    source = data_source(parameters)
+    params = parameters.get("evaluation") or {}
+    cell_parts = sum((_cell_pipeline(c, source, params) for c in cells), Pipeline([]))
+    return cell_parts + _stacking(cells, source, params)
