@@ -9,8 +9,10 @@ same number of optimizer steps, batch size, learning rate and schedule, with
 (a) ``transformers.Trainer`` at its best settings: ``train_sampling_strategy="group_by_length"``
     (the old ``group_by_length=True``), dynamic padding (``DataCollatorForSeq2Seq`` with −100
     label padding), no evaluation, logging or saving, fp32 on CPU / bf16 on GPU;
-(b) :func:`llm_distillation.training.loop.train_student` (LM head and loss only at label
-    positions, length-grouped batches, no per-step host syncs);
+(b) :func:`llm_distillation.training.loop.train_student` (whole source examples per step,
+    ``--batch-size`` of them, each with all its views; LM head and loss only at label
+    positions, length-grouped examples, no per-step host syncs); the Trainer gets as many view
+    rows per step as those examples bring on average;
 
 and with ``--also-defaults`` (c) the Trainer with its default random sampler. Each run is a
 fresh process (model loading is not timed; peak memory is that process's). ``--repeats N``
@@ -26,7 +28,7 @@ peak, measured in the same run (``torch.mm`` of two ``--peak-size`` square matri
 Usage (needs the teacher folder and the study import's consolidated table, made by
 ``kedro run --pipelines teacher_generation,consolidation`` or ``kedro run``)::
 
-    .venv/bin/python benchmarks/student_training_speed.py --steps 20 --batch-size 8
+    .venv/bin/python benchmarks/student_training_speed.py --steps 20 --batch-size 2
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def run_trainer(args: argparse.Namespace, examples: Any, grouped: bool) -> dict[
     gpu = torch.cuda.is_available()
     training_args = TrainingArguments(
         output_dir=str(args.work_dir / "trainer"),
-        per_device_train_batch_size=args.batch_size,
+        per_device_train_batch_size=_trainer_batch(args, examples),
         gradient_accumulation_steps=1,
         max_steps=args.steps,
         learning_rate=args.learning_rate,
@@ -175,6 +177,17 @@ def run_trainer(args: argparse.Namespace, examples: Any, grouped: bool) -> dict[
     seconds = time.perf_counter() - started
     flops = _model_flops(student.model, counts["nonpad"], counts["positions"])
     return _figures(counts["nonpad"], seconds, flops, _peak_memory(torch))
+
+
+def _trainer_batch(args: argparse.Namespace, examples: Any) -> int:
+    """View rows per Trainer step: as many as the loop's ``batch_size`` source examples bring
+    on average (the loop batches whole examples, all their views; the Trainer samples rows)."""
+    from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_views
+    from llm_distillation.training.data_plan import example_groups
+
+    views = condition_views(NAMED_CONDITIONS[CONDITION])
+    groups = example_groups(examples.examples, views)
+    return max(1, round(args.batch_size * len(examples) / len(groups)))
 
 
 def run_loop(args: argparse.Namespace, examples: Any) -> dict[str, Any]:
@@ -274,7 +287,10 @@ def matmul_peak(size: int, threads: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps (20)")
-    parser.add_argument("--batch-size", type=int, default=8, help="examples per step (8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=2,
+        help="source examples per loop step (2); the Trainer gets as many view rows per step",
+    )  # fmt: skip
     parser.add_argument("--examples", type=int, default=64, help="consolidated rows (64)")
     parser.add_argument("--max-length", type=int, default=256, help="max tokens (256)")
     parser.add_argument("--layers", type=int, default=2, help="teacher layers kept (2)")
@@ -303,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     n_tokens = sum(e.n_tokens for e in examples.examples)
     n_labels = sum(e.n_label_tokens for e in examples.examples)
     logger.info(
-        "%d examples (%s), %.0f tokens on average, %.0f%% of them labels; %d steps of %d; "
+        "%d view rows (%s), %.0f tokens on average, %.0f%% of them labels; %d steps of %d "
+        "source examples (the Trainer: %d rows); "
         "torch %s, transformers %s, %d threads, %s",
         len(examples),
         examples.view_counts(),
@@ -311,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         100 * n_labels / n_tokens,
         args.steps,
         args.batch_size,
+        _trainer_batch(args, examples),
         torch.__version__,
         transformers.__version__,
         args.threads or torch.get_num_threads(),

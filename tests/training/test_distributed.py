@@ -130,6 +130,6 @@ def test_two_cpu_processes_see_disjoint_data_and_end_identical(teacher_folder, t
         pl.read_parquet(tmp_path / d / "curves_rank0.parquet").filter(pl.col("split") == "dev")
         for d in ("two", "one")
     ]
-    assert dev[0].height == dev[1].height == 2 * 6  # steps 3, 6 × (loss, accuracy, 4 views)
+    assert dev[0].height == dev[1].height == 2 * 5  # steps 3, 6 × (loss, 4 views)
     assert dev[0].drop("value").equals(dev[1].drop("value"))
     assert all(abs(a - b) < 1e-5 for a, b in zip(dev[0]["value"], dev[1]["value"], strict=True))

@@ -1,24 +1,21 @@
 """The training loop on tiny students: the label-only head equals the full loss, the data plan,
 seeds, dev selection, resume after a crash (in process; the SIGKILL test is in
-test_distributed.py)."""
+test_distributed.py). What a step trains (whole source examples) and its gradient: in
+test_steps.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from llm_distillation.consolidation.views import VIEWS
+from llm_distillation.evaluation.dev_answers import GreedyDevAccuracy
 from llm_distillation.training.conditions import condition_spec
 from llm_distillation.training.config import TrainingConfig
 from llm_distillation.training.examples import build_examples
-from llm_distillation.training.loop import (
-    VIEW_INDEX,
-    DataPlan,
-    _loss_module,
-    collate,
-    epoch_steps,
-    latest_checkpoint,
-    train_student,
-)
+from llm_distillation.training.batches import VIEW_INDEX, collate, label_loss_module
+from llm_distillation.training.checkpoints import latest_checkpoint
+from llm_distillation.training.data_plan import DataPlan, Groups, epoch_steps
+from llm_distillation.training.loop import train_student
 from llm_distillation.training.losses import view_mean_losses, view_sums
 from llm_distillation.training.students import build_student
 from tests.training.helpers import TINY_T5, consolidated_table
@@ -86,7 +83,7 @@ def test_label_only_head_equals_the_full_logits_loss(teacher_folder, spec):
             ).logits
         rows = torch.tensor([VIEW_INDEX[e.view] for e in exs])
         ref, counts = view_mean_losses(logits, labels, rows, len(VIEWS), shift=student.decoder_only)
-        fast = _loss_module(model, student.decoder_only, chunk=7)(batch)
+        fast = label_loss_module(model, student.decoder_only, chunk=7)(batch)
         sums = view_sums(fast, batch["token_views"], len(VIEWS))
     assert counts.sum().item() == len(fast) == sum(e.n_label_tokens for e in exs)
     assert torch.allclose(sums / counts.clamp(min=1), ref, atol=1e-5)
@@ -112,12 +109,15 @@ def test_data_plan_is_seeded_disjoint_and_length_grouped():
         lengths, seed=1, epoch=0, batch_size=4, micro_per_step=2, length_grouping=False
     )
     assert padding(a) < padding(plain) / 2
-    plan = DataPlan(lengths, _config(batch_size=4, grad_accumulation=1), processes=2)
+    groups = Groups([[i] for i in range(64)], lengths)
+    plan = DataPlan(groups, _config(batch_size=4, grad_accumulation=1), processes=2)
     for step in range(12):  # spans two epochs
         r0, r1 = plan.local(step, 0), plan.local(step, 1)
         assert not set(r0[0]) & set(r1[0])
         assert plan.step(step) == [r0[0], r1[0]]
-    with pytest.raises(ValueError, match=r"examples per step, but the training set has only 64"):
+    with pytest.raises(
+        ValueError, match=r"source examples per step, but the training set has only 64"
+    ):
         epoch_steps(lengths, seed=1, epoch=0, batch_size=40, micro_per_step=2)
 
 
@@ -144,7 +144,7 @@ def test_dev_selection_keeps_the_best_weights(teacher_folder, tmp_path):
     assert dev_loss["step"].to_list() == [2, 4, 6]
     best = dev_loss.sort("value").row(0, named=True)
     assert result.best_step == best["step"] and result.best["loss"] == best["value"]
-    assert set(result.best) == {"loss", "accuracy", *(f"loss_{v}" for v in VIEWS)}
+    assert set(result.best) == {"loss", *(f"loss_{v}" for v in VIEWS)}
     from safetensors.torch import load_file
 
     saved = load_file(str(tmp_path / f"best_{result.best_step:08d}" / "model.safetensors"))
@@ -159,7 +159,11 @@ def test_dev_selection_keeps_the_best_weights(teacher_folder, tmp_path):
 def test_training_lowers_the_loss(teacher_folder):
     student, train, dev = _setup(teacher_folder, SHRUNK)
     result = train_student(
-        student, train, dev, COND, _config(max_steps=12, eval_every=12, learning_rate=1e-2)
+        student,
+        train,
+        dev,
+        COND,
+        _config(max_steps=12, eval_every=12, learning_rate=1e-2, select_by="dev_loss"),
     )
     losses = _losses(result)
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
@@ -219,11 +223,15 @@ def test_trackers_get_the_config_group_and_the_curves(teacher_folder, tmp_path):
     rec = Recorder()
     student, train, dev = _setup(teacher_folder, SHRUNK)
     cfg = _config(max_steps=2, eval_every=2, group_name="cqa_smollm2_shrunk_mt_cf")
-    train_student(student, train, dev, COND, cfg, trackers=[rec], run_name="seed_0")
+    scorer = GreedyDevAccuracy(consolidated_table(6, seed=9), "predict", max_new_tokens=4)
+    train_student(
+        student, train, dev, COND, cfg, trackers=[rec], run_name="seed_0", dev_scorer=scorer
+    )
     assert rec.config["group_name"] == "cqa_smollm2_shrunk_mt_cf"
     assert rec.config["mode"] == "mt_cf"
     keys = {k for _, values in rec.logged for k in values}
     assert {"train/loss", "train/tokens_per_s", "dev/loss", "dev/accuracy"} <= keys
+    assert "dev/unparseable" in keys
 
 
 @pytest.mark.parametrize("spec", [SHRUNK, TINY_T5], ids=["causal", "t5"])
@@ -231,7 +239,7 @@ def test_bf16_autocast_path_runs(teacher_folder, spec):
     """The GPU's mixed-precision path (bf16 autocast), exercised on the CPU with a tiny model:
     fp32 master weights, float32 losses and metrics."""
     student, train, dev = _setup(teacher_folder, spec)
-    cfg = _config(max_steps=2, eval_every=2, mixed_precision="bf16")
+    cfg = _config(max_steps=2, eval_every=2, mixed_precision="bf16", select_by="dev_loss")
     result = train_student(student, train, dev, COND, cfg)
     assert result.summary["mixed_precision"] == "bf16"
     assert all(p.dtype == torch.float32 for p in result.model.parameters())

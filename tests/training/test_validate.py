@@ -116,4 +116,6 @@ def test_a_training_set_smaller_than_one_step(teacher_folder):
             condition="mt_unrevised",
             training={"batch_size": 8, "grad_accumulation": 2},
         )
-    _check(teacher_folder, train_table=consolidated_table(3), training={"batch_size": 8})
+    with pytest.raises(TrainingSetupError, match=r"= 4 source examples .* only 3 rows"):
+        _check(teacher_folder, train_table=consolidated_table(3), training={"batch_size": 4})
+    _check(teacher_folder, train_table=consolidated_table(3), training={"batch_size": 3})

@@ -141,9 +141,9 @@ def first_round(table: pl.DataFrame, explained_ids: list[str], plan: CellPlan) -
     explained = table.filter(pl.col("example_id").is_in(explained_ids))
     for view in plan.answer_views:
         rows = table if view == plan.primary_view else explained
-        parts.append(_prompts(_task_views(rows, view)))
+        parts.append(prompts_of_view(rows, view))
     if "explain" in plan.trained_views:
-        parts.append(_prompts(_task_views(explained, "explain")))
+        parts.append(prompts_of_view(explained, "explain"))
     if plan.probes and has_counterfactual_rationales(explained):
         cf = build_views(
             explained,
@@ -153,6 +153,11 @@ def first_round(table: pl.DataFrame, explained_ids: list[str], plan: CellPlan) -
         )
         parts.append(_prompts(cf, with_option=True))
     return pl.concat(parts, how="vertical")
+
+
+def prompts_of_view(rows: pl.DataFrame, view: str) -> pl.DataFrame:
+    """The ``[<view>] <task>`` prompt of every row (``PROMPT_SCHEMA``)."""
+    return _prompts(_task_views(rows, view))
 
 
 def _task_views(rows: pl.DataFrame, view: str) -> pl.DataFrame:

@@ -168,18 +168,15 @@ def explanations_of(outputs: pl.DataFrame, view: str) -> pl.DataFrame:
     )
 
 
-def score_generations(
-    generations: pl.DataFrame, table: pl.DataFrame, primary_view: str = "predict"
-) -> pl.DataFrame:
-    """Parse every answer-bearing output (``predict``, ``factual``, ``counterfactual``,
-    ``consistency``) into an option (``PREDICTION_SCHEMA``); ``table`` gives each example's
-    ``choices`` and ``answer_index``; rows of ``primary_view`` are marked ``primary``."""
-    answers = generations.filter(
-        pl.col("view").is_in(["predict", "factual", "counterfactual", "consistency"])
-    )
-    examples = table.select("example_id", "choices", "answer_index").unique("example_id")
+def parse_answers(outputs: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """``outputs`` (``example_id``, ``text``, any other columns) with the option each text
+    states (``predicted_index``, ``prediction``: the option text or ``unparseable``) and
+    ``correct``, by the one answer parser; ``table`` gives each example's ``choices`` and
+    ``answer_index``."""
+    extra = [] if "benchmark" in outputs.columns else ["benchmark"]
+    examples = table.select("example_id", "choices", "answer_index", *extra).unique("example_id")
     rows = (
-        answers.join(examples, on="example_id", how="left")
+        outputs.join(examples, on="example_id", how="left")
         .with_row_index("row_id")
         .with_columns(scope=pl.col("text"))
     )
@@ -189,14 +186,26 @@ def score_generations(
             "outputs for examples not in the evaluation table: "
             f"{missing['example_id'].head(5).to_list()}"
         )
-    parsed = extract_answers(rows)
-    out = rows.join(parsed, on="row_id").with_columns(
+    return rows.join(extract_answers(rows), on="row_id").with_columns(
+        correct=(pl.col("predicted_index") == pl.col("answer_index")).fill_null(False)
+    )
+
+
+def score_generations(
+    generations: pl.DataFrame, table: pl.DataFrame, primary_view: str = "predict"
+) -> pl.DataFrame:
+    """Parse every answer-bearing output (``predict``, ``factual``, ``counterfactual``,
+    ``consistency``) into an option (``PREDICTION_SCHEMA``, :func:`parse_answers`); rows of
+    ``primary_view`` are marked ``primary``."""
+    answers = generations.filter(
+        pl.col("view").is_in(["predict", "factual", "counterfactual", "consistency"])
+    )
+    out = parse_answers(answers, table).with_columns(
         gold=pl.col("choices").list.get(pl.col("answer_index")),
         gold_index="answer_index",
         rationale_option="option_index",
         primary=pl.col("view") == primary_view,
         raw_text="text",
-        correct=(pl.col("predicted_index") == pl.col("answer_index")).fill_null(False),
     )
     return out.select(PREDICTION_SCHEMA.names()).cast(dict(PREDICTION_SCHEMA))
 

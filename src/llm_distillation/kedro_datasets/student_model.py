@@ -43,12 +43,12 @@ from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import TablePreview
 
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
+from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 MANIFEST_FILE = "cell.json"
-CHECKPOINT_PREFIXES = ("step_", "best", ".tmp-", ".old-")
 """What the training loop writes into a checkpoint folder (``training.loop``)."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that may hold pickles: never part of a saved student."""

@@ -133,6 +133,7 @@ def train_cell(
     *,
     train_views: Any,
     dev_views: Any,
+    dev_rows: Any = None,
     teacher_folder: str | None,
     store: Any,
 ) -> tuple[dict[int, str], Any]:
@@ -142,12 +143,17 @@ def train_cell(
     ``cfg`` is the validated ``StudentTrainingParams``; ``store`` the cell's
     :class:`~llm_distillation.kedro_datasets.student_model.CheckpointStore`. A seed whose
     finished student is in the store (same fingerprint) is not trained again; an interrupted
-    one resumes from its latest checkpoint. Each finished student (best dev weights) is saved
+    one resumes from its latest checkpoint. ``dev_rows`` (the dev examples' consolidated rows)
+    give the greedy dev accuracy (:class:`~llm_distillation.evaluation.dev_answers.
+    GreedyDevAccuracy`) that ``select_by: dev_accuracy`` needs. Each finished student (the
+    selected weights) is saved
     into the store at once (its checkpoints are then dropped), so no more than one model is in
     memory.
     """
     import polars as pl
 
+    from llm_distillation.evaluation.dev_answers import GreedyDevAccuracy
+    from llm_distillation.training.conditions import accuracy_view
     from llm_distillation.training.examples import tokenize_views
     from llm_distillation.training.loop import CURVES_SCHEMA, train_student
     from llm_distillation.training.students import build_student
@@ -177,6 +183,17 @@ def train_cell(
             }
             train = tokenize_views(train_views, student.tokenizer, **tokenize)
             dev = tokenize_views(dev_views, student.tokenizer, **tokenize)
+            view = accuracy_view(condition)
+            scorer = (
+                None
+                if dev_rows is None or dev_rows.is_empty()
+                else GreedyDevAccuracy(
+                    dev_rows,
+                    view,
+                    max_new_tokens=training.dev_max_new_tokens[view],
+                    batch_size=training.eval_batch_size,
+                )
+            )
             result = train_student(
                 student,
                 train,
@@ -185,6 +202,7 @@ def train_cell(
                 training,
                 checkpoint_dir=store.checkpoint_dir(seed, fingerprint),
                 run_name=f"{cell.namespace}-seed{seed}",
+                dev_scorer=scorer,
             )
             finished = _save_finished(
                 store.final_dir(seed, fingerprint),

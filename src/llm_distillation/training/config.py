@@ -110,7 +110,8 @@ class TrainingConfig(StrictModel):
     """How one student is trained (the study: AdamW, lr 5e-5, linear schedule, effective
     batch 48, 5,000 steps, dev evaluation every 250 steps, 300 tokens).
 
-    Effective batch = ``batch_size`` × ``grad_accumulation`` × number of processes. A *step* is
+    Effective batch = ``batch_size`` × ``grad_accumulation`` × number of processes source
+    examples (a source example brings every view its condition trains). A *step* is
     one optimizer step. ``eval_every``/``checkpoint_every``/``log_every`` count steps (0 = off;
     a final evaluation and checkpoint always happen when they are on)."""
 
@@ -121,6 +122,8 @@ class TrainingConfig(StrictModel):
     schedule: Literal["linear", "constant"] = "linear"
     max_grad_norm: float | None = Field(default=1.0, gt=0.0)
     batch_size: int = Field(default=8, ge=1)
+    """Source examples per micro-batch, each with all the views its condition trains (the
+    study's batch 48 is 48 examples, not 48 view rows)."""
     grad_accumulation: int = Field(default=1, ge=1)
     eval_batch_size: int = Field(default=32, ge=1)
     eval_every: int = Field(default=0, ge=0)
@@ -129,9 +132,17 @@ class TrainingConfig(StrictModel):
     log_every: int = Field(default=10, ge=1)
     max_length: int = Field(default=300, ge=8)
     seed: int = 0
-    select_by: Literal["dev_accuracy", "dev_loss"] = "dev_accuracy"
+    select_by: Literal["dev_accuracy", "dev_loss", "final"] = "dev_accuracy"
+    """Which weights a run keeps (``training.selection``): the best free-running greedy dev
+    accuracy, the lowest dev loss, or the last step's."""
+    dev_max_new_tokens: dict[Literal["predict", "factual"], int] = Field(
+        default_factory=lambda: {"predict": 16, "factual": 128}
+    )
+    """Greedy dev accuracy: tokens a student may generate after ``[predict]`` (an answer) and
+    after ``[factual]`` (a CF-only student: its rationale, then its answer)."""
     length_grouping: bool = True
-    """Batches of similar length (seeded megabatches sorted by length), less padding."""
+    """Batches of whole source examples of similar length (seeded megabatches sorted by the
+    examples' total length), less padding."""
     megabatch_factor: int = Field(default=32, ge=1)
     head_chunk_tokens: int = Field(default=4096, ge=1)
     """LM-head rows computed at once (only label positions get logits)."""

@@ -81,6 +81,8 @@ class Example:
     labels: tuple[int, ...]
     decoder_input_ids: tuple[int, ...] | None = None
     answer_start: int = -1
+    teacher: str | None = None
+    """With ``example_id``, the source example the view belongs to (``data_plan``)."""
 
     @property
     def n_tokens(self) -> int:
@@ -193,8 +195,8 @@ def tokenize_views(
         decoder_start_id = _pad_id(tokenizer)
     counts = TruncationCounts()
     out: list[Example] = []
-    cols = ("example_id", "view", "option_index", "input", "target", "answer_only_loss")
-    for i, (ex_id, view, option, text, target, answer_only) in enumerate(
+    cols = ("example_id", "teacher", "view", "option_index", "input", "target", "answer_only_loss")
+    for i, (ex_id, teacher, view, option, text, target, answer_only) in enumerate(
         views.select(cols).iter_rows()
     ):
         if view not in VIEWS:
@@ -213,6 +215,7 @@ def tokenize_views(
             decoder_start_id=decoder_start_id,
             counts=counts,
             row=i,
+            teacher=teacher,
         )
         if example is not None:
             out.append(example)
@@ -273,6 +276,7 @@ def _tokenize_one(  # noqa: PLR0917 (one row's fields)
     decoder_start_id: int | None,
     counts: TruncationCounts,
     row: int,
+    teacher: str | None = None,
 ) -> Example | None:
     prompt = encode_prompt(tokenizer, text)
     tgt = encode_target(tokenizer, target)
@@ -318,6 +322,7 @@ def _tokenize_one(  # noqa: PLR0917 (one row's fields)
             tuple([IGNORE_INDEX] * len(prompt) + masked),
             None,
             len(prompt) + start if start >= 0 else -1,
+            teacher,
         )
     return Example(
         ex_id,
@@ -327,6 +332,7 @@ def _tokenize_one(  # noqa: PLR0917 (one row's fields)
         tuple(masked),
         tuple([int(decoder_start_id), *tgt[:-1]]),  # type: ignore[arg-type]
         start,
+        teacher,
     )
 
 

@@ -123,20 +123,16 @@ def _check_table(table: pl.DataFrame | pl.LazyFrame, cond: ConditionSpec, settin
 def _check_batch(
     table: pl.DataFrame | pl.LazyFrame, cond: ConditionSpec, cfg: TrainingConfig, setting: str
 ) -> None:
-    """One optimizer step needs ``batch_size × grad_accumulation`` examples (per process):
-    fail when even every view of every row would not fill one."""
-    frame = table.lazy()
-    rows = frame.select(pl.len()).collect().item()
-    views = condition_views(cond)
-    per_row = sum(1 for v in views if v != "counterfactual")
-    if "counterfactual" in views:
-        wrong = max(0, len(counterfactual_columns(frame)) - 1)
-        per_row += min(wrong, cond.max_counterfactuals or wrong)
+    """One optimizer step trains ``batch_size × grad_accumulation`` source examples (per
+    process), each with all of its views (``training.data_plan``): fail when the table has
+    fewer rows (one row per example and teacher)."""
+    rows = table.lazy().select(pl.len()).collect().item()
     per_step = cfg.batch_size * cfg.grad_accumulation
-    if rows * per_row < per_step:
+    if rows < per_step:
         raise TrainingSetupError(
-            f"{setting}.training: batch_size × grad_accumulation = {per_step} examples per step, "
-            f"but {rows} rows give at most {rows * per_row} {list(views)} views"
+            f"{setting}.training: batch_size × grad_accumulation = {per_step} source examples "
+            f"per step (each with its {list(condition_views(cond))} views), but the training "
+            f"table has only {rows} rows"
         )
 
 

@@ -110,9 +110,10 @@ def build_training_views(
     return out[0], out[1]
 
 
-def train_students(
+def train_students(  # noqa: PLR0917 (the node's inputs)
     train_views: pl.DataFrame,
     dev_views: pl.DataFrame,
+    dev_rows: pl.DataFrame,
     teacher_model: str | None,
     checkpoints: Any,
     params: dict[str, Any],
@@ -123,7 +124,8 @@ def train_students(
 
     A seed whose finished student is already in the checkpoint store (same settings, data and
     teacher weights) is not trained again; an interrupted one resumes from its last
-    checkpoint.
+    checkpoint. ``dev_rows`` give the greedy dev accuracy that selects the weights
+    (``training.select_by``).
     """
     from llm_distillation.pipelines.experiment import train_cell
 
@@ -133,6 +135,7 @@ def train_students(
         cfg,
         train_views=train_views,
         dev_views=dev_views,
+        dev_rows=dev_rows,
         teacher_folder=teacher_model,
         store=checkpoints,
     )

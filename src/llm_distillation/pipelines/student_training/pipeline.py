@@ -7,7 +7,7 @@ cell ``<benchmark>_<student>_<condition>``
 
     study_<b>.consolidated_train -> select_training_examples -> train_rows, dev_rows
         -> build_training_views (+ teacher_model: checks the setup) -> train_views, dev_views
-        -> train_students (+ teacher_model, training_checkpoints)
+        -> train_students (+ dev_rows: greedy dev accuracy; teacher_model, training_checkpoints)
         -> <cell>.student_model, <cell>.training_curves
 
 The seeds of a cell train one after another inside ``train_students``. ``kedro run --pipelines
@@ -72,7 +72,14 @@ def _cell_nodes(cell: Cell, table: str) -> list[Node]:
         ),
         Node(
             _bind(train_students, cell=cell),
-            inputs=["train_views", "dev_views", TEACHER_MODEL, "training_checkpoints", PARAMS],
+            inputs=[
+                "train_views",
+                "dev_views",
+                "dev_rows",
+                TEACHER_MODEL,
+                "training_checkpoints",
+                PARAMS,
+            ],
             outputs=["student_model", "training_curves"],
             name="train_students",
         ),
