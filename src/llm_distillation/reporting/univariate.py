@@ -73,7 +73,9 @@ def levene(data: pl.DataFrame, value: str, groups: Sequence[str], center: str = 
 
 
 def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[Row]:
-    """Shapiro-Wilk per group (scipy's and R's ``shapiro.test`` are both Royston's algorithm)."""
+    """Shapiro-Wilk per group (scipy's and R's ``shapiro.test`` are both Royston's algorithm);
+    a group of fewer than 3 values, or of equal values (R: an error), gets a ``not computed``
+    row."""
     from scipy import stats
 
     rows = []
@@ -81,14 +83,16 @@ def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[
     for cell in cells.iter_rows(named=True):
         x = np.asarray(cell[value], dtype=float)
         label = ", ".join(f"{k}={cell[k]}" for k in by)
-        if len(x) < 3:
+        if len(x) < 3 or np.ptp(x) == 0:
             rows.append(
                 {
                     "test": "shapiro",
                     "variable": value,
                     "subset": label,
                     "n": len(x),
-                    "note": "not computed: fewer than 3 values",
+                    "note": "not computed: fewer than 3 values"
+                    if len(x) < 3
+                    else "not computed: all values are equal",
                 }
             )
             continue
@@ -274,9 +278,23 @@ def compare_groups(
     p_adjust: str = "bonferroni",
 ) -> list[dict[str, Any]]:
     """Per outcome: Kruskal-Wallis, Dunn's pairwise tests (``p_adjust`` within the outcome, as
-    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair."""
+    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair; an
+    outcome whose values are all equal gets one ``not possible`` row instead (H and z are 0/0)."""
     rows: list[dict[str, Any]] = []
     for outcome in outcomes:
+        values = data[outcome].drop_nulls()
+        if values.n_unique() <= 1:
+            shown = f" ({values[0]:g})" if values.len() else ""
+            rows.append(
+                {
+                    "test": "kruskal_wallis",
+                    "variable": outcome,
+                    "groups": group,
+                    "n": values.len(),
+                    "note": f"not possible: all values are equal{shown}",
+                }
+            )
+            continue
         rows.append(kruskal_wallis(data, outcome, group, levels))
         rows += dunn(data, outcome, group, levels, p_adjust=p_adjust)
         rows += pairwise_vda(data, outcome, group, levels)
