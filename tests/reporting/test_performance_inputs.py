@@ -98,3 +98,22 @@ def test_bad_inputs_name_row_and_field() -> None:
         prepare_experiment(raw)
     with pytest.raises(ValueError, match="missing columns \\['run'\\]"):
         prepare_experiment(raw.drop("run"))
+
+
+def test_two_runs_per_cell_and_constant_size_give_reasons() -> None:
+    # two runs per cell: Levene's median-centred deviations are equal in every cell (0/0)
+    two = from_accuracy_table(_accuracy(2), "cqa", {"small": "220M", "large": "770M"})
+    levene = analyse_performance(two, conditions=None)["tests"].filter(pl.col("test") == "levene")
+    assert levene["note"][0].startswith("not possible: every cell's deviations from its median")
+    assert levene["statistic"][0] is None
+    # 220M has no variance within its conditions (770M has): Tukey at 220M says so
+    data = from_accuracy_table(_accuracy(3), "cqa", {"small": "220M", "large": "770M"})
+    data = data.with_columns(
+        pl.when(pl.col("size") == "220M").then(50.0).otherwise(pl.col("accuracy")).alias("accuracy")
+    )
+    tukey = analyse_performance(data, conditions=None)["tests"].filter(
+        pl.col("test") == "tukey_hsd"
+    )
+    at_220 = tukey.filter(pl.col("subset") == "size=220M")
+    assert set(at_220["note"]) == {"not possible: no variance within the groups"}
+    assert tukey.filter(pl.col("subset") == "size=770M")["p_adjusted"].is_not_null().all()
