@@ -157,8 +157,8 @@ def test_nan_never_reaches_a_sentence() -> None:
     assert not any(re.search(r"\bnan\b", s, re.IGNORECASE) for s in said), said
     assert not any("higher" in s for s in said)
     assert said == [
-        "Not possible (the test gives no finite value on these data): Kruskal-Wallis, Dunn and "
-        "Cochran's Q on cf_faithfulness and correct; cells cqa/S: A | B | C."
+        "Kruskal-Wallis, Dunn and Cochran's Q on cf_faithfulness and correct not possible: "
+        "the test gives no finite value on these data; cells cqa/S: A | B | C."
     ]
     assert format_p(float("nan")) == "p not available"
 
@@ -190,10 +190,10 @@ def test_untestable_tests_are_grouped_by_reason() -> None:
     ]  # fmt: skip
     said = describe(result_table(rows))
     assert said == [
-        "Not possible (one seed per condition (the group tests need 2 runs per cell)): Levene, "
-        "ANOVA and Tukey HSD on accuracy; cells cqa/S/Standard, cqa/S/MT:Unrevised, "
+        "Levene, ANOVA and Tukey HSD on accuracy not possible: one seed per condition (the "
+        "group tests need 2 runs per cell); cells cqa/S/Standard, cqa/S/MT:Unrevised, "
         "cqa/S/MT+CF:Revised, esnli/S/Standard, esnli/S/MT:Unrevised, esnli/S/MT+CF:Revised.",
-        "Not possible (all answers unparseable): Cochran's Q, McNemar and GEE on correct; "
+        "Cochran's Q, McNemar and GEE on correct not possible: all answers unparseable; "
         "cells cqa/S, esnli/S.",
     ]
 

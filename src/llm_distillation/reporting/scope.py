@@ -272,8 +272,8 @@ def scope_statements(
     per_cell += f" and {_span(examples, 'test example')} per seed." if examples else "."
     if max(seeds) < 2:
         per_cell += (
-            " With one seed per condition, the tests across seeds (ANOVA, Tukey) cannot run; "
-            "the paired tests on the same test examples can."
+            " With one seed per condition, the tests across seeds (ANOVA, Tukey) cannot run: "
+            "only the paired tests on the same test examples compare conditions."
         )
     out.append(per_cell)
     recorded = cells.filter(pl.col("parseable").is_not_null())

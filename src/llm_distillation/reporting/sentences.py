@@ -376,8 +376,8 @@ def _join(items: list[str]) -> str:
 def describe_not_possible(table: pl.DataFrame) -> list[str]:
     """The rows that did not run (``note`` starting ``not possible`` or ``not computed``)
     and those whose numbers are not finite, one line per reason: the tests, their variables
-    and the cells, e.g. "Not possible (one seed per condition): Levene, ANOVA and Tukey HSD on
-    accuracy; cells cqa/S/Standard, cqa/S/MT." """
+    and the cells, e.g. "Levene, ANOVA and Tukey HSD on accuracy not possible: one seed per
+    condition; cells cqa/S/Standard, cqa/S/MT." """
     groups: dict[str, dict[str, list[str]]] = {}
     for row in table.iter_rows(named=True):
         if not (_not_run(row) or _undefined(row)):
@@ -393,7 +393,7 @@ def describe_not_possible(table: pl.DataFrame) -> list[str]:
     for reason, entry in groups.items():
         on = f" on {_join(entry['variables'])}" if entry["variables"] else ""
         cells = f"; cells {', '.join(entry['cells'])}" if entry["cells"] else ""
-        out.append(f"Not possible ({reason}): {_join(entry['tests'])}{on}{cells}.")
+        out.append(f"{_join(entry['tests'])}{on} not possible: {reason}{cells}.")
     return out
 
 

@@ -237,10 +237,12 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
         assert "Chance level (guessing one option): cqa 20.0% (1 of 5 options)." in findings
         assert "Smallest detectable difference on cqa" in findings
         assert "Not computed (no teacher rationales in the test table): las; cells " in findings
-        assert "Not possible (all values are equal (0)): Kruskal-Wallis on cf_faithfulness" in (
+        assert "Kruskal-Wallis on cf_faithfulness not possible: all values are equal (0)" in (
             findings
         )
-        assert findings.count("Not possible (one seed per condition") == (seeds == 1)
+        assert findings.count("Tukey HSD on accuracy not possible: one seed per condition") == (
+            seeds == 1
+        )
     assert html.index('<section class="box">') < html.index("<h2>Accuracy by condition")
     assert "not recorded" in html
     figure = catalog["evaluation_accuracy_figure"].load()
@@ -257,11 +259,10 @@ def test_evaluation_report_of_an_all_unparseable_one_seed_run() -> None:
         assert not _NAN.search(text), _NAN.search(text)
         findings = text.split("What was run")[0]
         assert "Parseable answers (stating one option): 0.0% of all answers" in findings
-        assert (
-            "Not possible (all answers unparseable): McNemar and GEE on correct; cells cqa/S"
-            in (findings)
+        assert "McNemar and GEE on correct not possible: all answers unparseable; cells cqa/S" in (
+            findings
         )
-        assert findings.count("Not possible (one seed per condition") == 1
+        assert findings.count("Tukey HSD on accuracy not possible: one seed per condition") == 1
         accuracy = findings.split("Automatic explanation metrics")[0]
         assert "higher than" not in accuracy and " beats " not in accuracy
         assert "cqa/S/Standard: 0.0% correct" in findings
