@@ -247,6 +247,9 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
     assert "not recorded" in html
     figure = catalog["evaluation_accuracy_figure"].load()
     assert any(line.get_label() == "chance (20%)" for line in figure.axes[0].lines)
+    curves = catalog["evaluation_training_curves_figure"].load()
+    titles = [ax.get_title() for ax in curves.axes if ax.get_visible()]
+    assert titles == ["cqa · S · Standard", "cqa · S · MT:Unrevised"]  # names, report order
 
 
 def test_evaluation_report_of_an_all_unparseable_one_seed_run() -> None:

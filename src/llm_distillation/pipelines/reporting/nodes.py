@@ -350,18 +350,21 @@ def plot_training_curves(
     p = _params(params)
     frames = [c.collect() if isinstance(c, pl.LazyFrame) else c for c in curves]
     table = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    order = None
     if {"benchmark", "student", "condition"} <= set(table.columns):
-        labels, _ = _condition_names(p, student_training, table)
+        labels, conditions = _condition_names(p, student_training, table)
         students = p.evaluation.students
+        rank = {c: i for i, c in enumerate(conditions)}
         table = table.with_columns(
-            pl.concat_str(
-                "benchmark",
-                pl.col("student").replace(dict(students)) if students else pl.col("student"),
-                pl.col("condition").replace(labels),
-                separator=" · ",
-            ).alias("cell")
+            pl.col("condition").replace(labels),
+            pl.col("student").replace(dict(students)) if students else pl.col("student"),
+        ).with_columns(
+            pl.concat_str("benchmark", "student", "condition", separator=" · ").alias("cell"),
+            pl.col("condition").replace_strict(rank, default=len(rank)).alias("_rank"),
         )
-    return _with_png(training_curves(table, "loss"))
+        order = table.sort("benchmark", "student", "_rank")["cell"].unique(maintain_order=True)
+        order = order.to_list()
+    return _with_png(training_curves(table, "loss", order))
 
 
 def plot_explanation_distributions(
