@@ -422,8 +422,12 @@ def build_evaluation_report(
     p = _params(params)
     _, order = _condition_names(p, student_training, cells)
     runs, _ = _labelled(accuracy, p, student_training)
+    rank = {c: i for i, c in enumerate(order)}
     runs = runs.select([c for c in _RUN_COLUMNS if c in runs.columns]).sort(
-        "benchmark", "student", "condition", "seed"
+        "benchmark",
+        "student",
+        pl.col("condition").replace_strict(rank, default=len(rank)),
+        "seed",
     )
     skipped_cells, _ = _labelled(skipped, p, student_training)
     one_seed = cells.height > 0 and cells["seeds"].max() == 1
