@@ -31,6 +31,67 @@ def test_condition_colours_are_stable_and_colour_blind_safe() -> None:
     assert len(set(colors.values())) == 4
 
 
+@pytest.mark.parametrize("n", [5, 9, 16, 30])
+def test_every_condition_has_its_own_colour(n: int) -> None:
+    # the default's five condition keys once shared a colour (four free Okabe-Ito colours)
+    names = ["Standard", "CF:Unrevised", *(f"c{i}" for i in range(n - 2))]
+    colors = condition_colors(names)
+    assert len(colors) == n
+    assert len(set(colors.values())) == n
+    assert colors["CF:Unrevised"] == STUDY_CONDITION_COLORS["CF:Unrevised"]
+
+
+def _evaluation_inputs() -> tuple[pl.DataFrame, pl.DataFrame]:
+    conditions = ["Standard", "MT:Unrevised", "MT+CF:Unrevised", "MT+CF:Revised", "CF:Unrevised"]
+    summary = pl.DataFrame(
+        {
+            "benchmark": ["cqa"] * 5,
+            "size": ["135M"] * 5,
+            "condition": conditions,
+            "mean": [23.0, 31.5, 28.0, 30.0, 25.0],
+            "se": [None] * 5,
+        },
+        schema_overrides={"se": pl.Float64},
+    )
+    cells = pl.DataFrame(
+        {
+            "benchmark": ["cqa"] * 5,
+            "student": ["135M"] * 5,
+            "condition": conditions,
+            "parseable": [1.0, 0.95, 0.9, 0.92, 0.97],
+            "chance": [0.2] * 5,
+        }
+    )
+    return summary, cells
+
+
+def test_evaluation_accuracy_has_chance_line_and_unparseable_panel() -> None:
+    summary, cells = _evaluation_inputs()
+    fig = figures.evaluation_accuracy(summary, cells)
+    acc_ax, unp_ax = fig.axes[0], fig.axes[1]
+    chance = [line for line in acc_ax.lines if line.get_label().startswith("chance")]
+    assert len(chance) == 1
+    assert set(chance[0].get_ydata()) == {20.0}
+    assert sorted(p.get_height() for p in acc_ax.patches) == sorted(summary["mean"].to_list())
+    assert acc_ax.get_ylim()[0] == 0.0  # accuracy from 0: near chance, nothing is hidden
+    unparseable = sorted(p.get_height() for p in unp_ax.patches)
+    assert unparseable == pytest.approx([0.0, 3.0, 5.0, 8.0, 10.0])
+    assert unp_ax.get_xlabel() == "Student"
+    assert [t.get_text() for t in unp_ax.get_xticklabels()] == ["135M"]
+    colours = {p.get_facecolor() for p in acc_ax.patches}
+    assert len(colours) == 5  # every condition its own colour
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "chance (20%)" in legend and "MT+CF:Revised" in legend
+    assert len(figures.figure_png(fig)) > 1000
+
+
+def test_evaluation_accuracy_without_recorded_parseability() -> None:
+    summary, cells = _evaluation_inputs()
+    cells = cells.with_columns(pl.lit(None, dtype=pl.Float64).alias("parseable"))
+    fig = figures.evaluation_accuracy(summary, cells)
+    assert "not recorded" in [t.get_text() for t in fig.axes[1].texts]
+
+
 def test_accuracy_by_condition_draws_every_bar() -> None:
     fig = figures.accuracy_by_condition(SUMMARY)
     ax = fig.axes[0]

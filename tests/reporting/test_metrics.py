@@ -68,3 +68,16 @@ def test_npmv_singular_ranks_give_only_the_anova_type_test() -> None:
     rows = nonparametric_manova(data, ["x", "y"], "g", permutations=20, seed=1)
     assert rows[0]["term"] == "anova_type" and rows[0]["p"] < 1
     assert all(r["note"].startswith("not possible") for r in rows[1:])
+
+
+def test_a_metric_with_equal_values_gets_a_reason_not_nan() -> None:
+    rows = [
+        {"example_id": f"e{i}", "condition": c, "seed": 0, "metric": "cf_faithfulness",
+         "value": 0.0}
+        for c in ("A", "B", "C")
+        for i in range(5)
+    ]  # fmt: skip
+    table = compare_explanation_metrics(pl.DataFrame(rows))
+    assert table["test"].to_list() == ["kruskal_wallis"]
+    assert table["note"][0] == "not possible: all values are equal (0)"
+    assert table["p"][0] is None and table["statistic"][0] is None

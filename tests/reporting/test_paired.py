@@ -146,3 +146,56 @@ def test_gee_exchangeable_uses_every_seed() -> None:
     assert table["n"][0] == 72
     assert (table["p"].drop_nulls() < 1).all()
     assert "up to 2 seeds" in table["note"][0]
+
+
+def test_mcnemar_ci_of_the_paired_difference() -> None:
+    # Agresti (2013) §11.1.1: d = (n21 - n12) / n, se = sqrt((n12 + n21) - (n12 - n21)^2 / n) / n
+    a, b = _pairs(794, 150, 86, 570)
+    res = mcnemar(a, b)
+    n, d = 1600, (86 - 150) / 1600
+    se = np.sqrt((150 + 86) - (150 - 86) ** 2 / n) / n
+    assert (res["conf_low"], res["conf_high"]) == pytest.approx(
+        (d - 1.959964 * se, d + 1.959964 * se)
+    )
+    same = mcnemar(np.array([True, False]), np.array([True, False]))
+    assert (same["conf_low"], same["conf_high"]) == (0.0, 0.0)
+    assert "no discordant pairs" in same["note"]
+
+
+def test_cochran_q_without_discordant_examples_says_why() -> None:
+    res = cochran_q(np.array([[0, 0, 0], [1, 1, 1]]))
+    assert res["note"].startswith("not possible: no discordant examples")
+    assert "p" not in res and "statistic" not in res
+
+
+def _no_nan(table: pl.DataFrame) -> bool:
+    floats = table.select(pl.col(pl.Float64))
+    return not any(floats.select(pl.all().is_nan().any()).row(0))
+
+
+def test_all_unparseable_answers_give_reasons_not_nan() -> None:
+    preds = _predictions(np.zeros_like(X)).with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("predicted_index")
+    )
+    for table in (paired_tests(preds, CONDITIONS), gee_correctness(preds, CONDITIONS)):
+        assert set(table["note"]) == {"not possible: all answers unparseable"}
+        assert _no_nan(table)
+    assert paired_tests(preds, CONDITIONS)["test"].to_list() == ["cochran_q", "mcnemar"]
+    # parsed but all wrong: the same tests, another reason
+    parsed = preds.with_columns(pl.lit(9, dtype=pl.Int64).alias("predicted_index"))
+    assert set(gee_correctness(parsed, CONDITIONS)["note"]) == {
+        "not possible: every answer is wrong in every condition"
+    }
+
+
+def test_gee_names_a_condition_that_is_always_wrong() -> None:
+    matrix = X.copy()
+    matrix[:, 2] = 0  # condition C never right: its odds ratio is 0
+    table = gee_correctness(_predictions(matrix), CONDITIONS)
+    assert table.height == 1
+    assert table["note"][0] == (
+        "not possible: C answers every example wrong (an odds ratio of 0 or infinity)"
+    )
+    paired = paired_tests(_predictions(matrix), CONDITIONS)  # McNemar still runs
+    assert paired.filter(pl.col("test") == "mcnemar").height == 3
+    assert _no_nan(paired)

@@ -99,3 +99,20 @@ def test_dataset_versions_names_the_loaded_version(tmp_path) -> None:
     assert record["version"] == "2026-01-01T00.00.00.000Z"
     assert input_record("plain", pl.DataFrame(), versions)["version"] == "unversioned"
     assert input_record("other", pl.DataFrame(), versions)["version"] == "not recorded"
+
+
+def test_cells_never_show_nan() -> None:
+    table = pl.DataFrame({"x": [float("nan"), float("inf"), -float("inf"), 0.5, None]})
+    section = ReportSection("T", tables={"t": table})
+    run = run_record({}, [], created=datetime(2026, 1, 2, tzinfo=UTC))
+    for text in build_report("T", [section], run):
+        assert "nan" not in text.lower().replace("undefined", "")
+        assert "undefined" in text and "∞" in text and "−∞" in text
+
+
+def test_boxed_section() -> None:
+    section = ReportSection("What this run can tell you", statements=["One seed."], boxed=True)
+    run = run_record({}, [], created=datetime(2026, 1, 2, tzinfo=UTC))
+    html, md = build_report("T", [section], run)
+    assert '<section class="box"><h2>What this run can tell you</h2>' in html
+    assert "> **What this run can tell you**\n>\n> - One seed." in md

@@ -38,6 +38,48 @@ def _need(table: pl.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: missing columns {missing}; expected {list(columns)}")
 
 
+def _draw_grouped_bars(
+    ax: Any,
+    summary: pl.DataFrame,
+    x: str,
+    group: str,
+    *,
+    xs: Sequence[str],
+    groups: Sequence[str],
+    colors: dict[str, str],
+    value_format: str | None = "{:.1f}",
+    err: str | None = "se",
+) -> None:
+    """Draw bars of ``mean`` (± ``err`` when given) per ``x`` (clusters, in ``xs`` order) and
+    ``group`` (colours) on ``ax``, with the value above each bar unless ``value_format`` is
+    None; a missing (or non-finite) mean draws no bar and no value."""
+    bar_w = 0.8 / len(groups)
+    lookup = {
+        (str(r[x]), str(r[group])): (r["mean"], r[err] if err else None)
+        for r in summary.iter_rows(named=True)
+    }
+    for gi, g in enumerate(groups):
+        pos = np.arange(len(xs)) + (gi - (len(groups) - 1) / 2) * bar_w
+        vals = [lookup.get((xv, g), (None, None)) for xv in xs]
+        means = np.array([np.nan if v[0] is None else v[0] for v in vals], dtype=float)
+        ses = np.nan_to_num(np.array([np.nan if v[1] is None else v[1] for v in vals], dtype=float))
+        ax.bar(pos, means, bar_w * 0.92, color=colors[g], label=g, edgecolor="white")
+        if err:
+            ax.errorbar(pos, means, yerr=ses, fmt="none", ecolor="#333333", elinewidth=0.9)
+        for p, m, s in zip(pos, means, ses, strict=True):
+            if value_format is not None and np.isfinite(m):
+                ax.annotate(
+                    value_format.format(m),
+                    (p, m + s),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(np.arange(len(xs)), xs)
+
+
 def grouped_bars(
     summary: pl.DataFrame,
     x: str,
@@ -65,29 +107,9 @@ def grouped_bars(
     colors = condition_colors(groups)
     with style():
         fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
-        bar_w = 0.8 / len(groups)
-        lookup = {
-            (str(r[x]), str(r[group])): (r["mean"], r["se"]) for r in summary.iter_rows(named=True)
-        }
-        for gi, g in enumerate(groups):
-            pos = np.arange(len(xs)) + (gi - (len(groups) - 1) / 2) * bar_w
-            vals = [lookup.get((xv, g), (np.nan, np.nan)) for xv in xs]
-            means = np.array([v[0] for v in vals], dtype=float)
-            ses = np.nan_to_num(np.array([v[1] for v in vals], dtype=float))
-            ax.bar(pos, means, bar_w * 0.92, color=colors[g], label=g, edgecolor="white")
-            ax.errorbar(pos, means, yerr=ses, fmt="none", ecolor="#333333", elinewidth=0.9)
-            for p, m, s in zip(pos, means, ses, strict=True):
-                if value_format is not None and np.isfinite(m):
-                    ax.annotate(
-                        value_format.format(m),
-                        (p, m + s),
-                        xytext=(0, 2),
-                        textcoords="offset points",
-                        ha="center",
-                        va="bottom",
-                        fontsize=7,
-                    )
-        ax.set_xticks(np.arange(len(xs)), xs)
+        _draw_grouped_bars(
+            ax, summary, x, group, xs=xs, groups=groups, colors=colors, value_format=value_format
+        )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if ylim is not None:
@@ -161,7 +183,10 @@ def _condition_bars(
 
 
 def accuracy_by_condition(
-    summary: pl.DataFrame, conditions: Sequence[str] | None = None, title: str | None = None
+    summary: pl.DataFrame,
+    conditions: Sequence[str] | None = None,
+    title: str | None = None,
+    xlabel: str = "Student model size",
 ) -> Figure:
     """The study's main figure: mean test accuracy (%) ± SE per model size and condition.
 
@@ -175,9 +200,109 @@ def accuracy_by_condition(
         _ACCURACY_AXIS,
         conditions,
         title,
-        xlabel="Student model size",
+        xlabel=xlabel,
         width=SINGLE_COLUMN * 1.7,
     )
+
+
+EVALUATION_CELL_COLUMNS = ("benchmark", "student", "condition", "parseable", "chance")
+
+
+def evaluation_accuracy(
+    summary: pl.DataFrame,
+    cells: pl.DataFrame,
+    conditions: Sequence[str] | None = None,
+    students: Sequence[str] | None = None,
+) -> Figure:
+    """This project's accuracy figure: one column of panels per benchmark; above, mean test
+    accuracy (%) ± SE over seeds per student and condition, with the benchmark's chance level
+    as a dashed line (one ``Line2D`` labelled ``chance …``); below, each cell's share of
+    unparseable answers (%), the same bars in the same colours.
+
+    ``summary``: ``benchmark, size`` (the student's label), ``condition, mean, se`` (one stage
+    of the analysis summary); ``cells``: :data:`EVALUATION_CELL_COLUMNS`
+    (:func:`llm_distillation.reporting.scope.cell_table`). Every condition has its own colour;
+    the accuracy axis starts at 0.
+    """
+    import matplotlib.pyplot as plt
+
+    _need(summary, ["benchmark", "size", "condition", "mean", "se"], "evaluation accuracy")
+    _need(cells, EVALUATION_CELL_COLUMNS, "evaluation accuracy cells")
+    benchmarks = sorted(set(summary["benchmark"].to_list()) | set(cells["benchmark"].to_list()))
+    groups = _ordered(
+        summary["condition"].cast(pl.String).to_list() + cells["condition"].to_list(), conditions
+    )
+    colors = condition_colors(groups)
+    unparseable = cells.select(
+        "benchmark",
+        pl.col("student").alias("size"),
+        "condition",
+        ((1.0 - pl.col("parseable")) * 100).alias("mean"),
+    )
+    top = float((summary["mean"] + summary["se"].fill_null(0)).max() or 0.0)
+    top = max(top, float((cells["chance"].max() or 0.0) * 100))
+    ylim = (0.0, min(100.0, np.ceil((top + 8.0) / 10.0) * 10.0))
+    with style():
+        fig, axes = plt.subplots(
+            2,
+            len(benchmarks),
+            figsize=(max(SINGLE_COLUMN * 1.7, 3.0 * len(benchmarks) + 1.0), 4.2),
+            sharex="col",
+            squeeze=False,
+            height_ratios=[3, 1.4],
+            layout="constrained",
+        )
+        for col, benchmark in enumerate(benchmarks):
+            acc_ax, unp_ax = axes[0, col], axes[1, col]
+            part = summary.filter(pl.col("benchmark") == benchmark)
+            cell_part = cells.filter(pl.col("benchmark") == benchmark)
+            xs = _ordered(
+                part["size"].cast(pl.String).to_list() + cell_part["student"].to_list(), students
+            )
+            _draw_grouped_bars(
+                acc_ax, part, "size", "condition", xs=xs, groups=groups, colors=colors
+            )
+            chance = cell_part["chance"].drop_nulls()
+            if chance.len():
+                level = float(chance[0]) * 100
+                acc_ax.axhline(
+                    level,
+                    color="#555555",
+                    linestyle="--",
+                    linewidth=1.0,
+                    label=f"chance ({level:.0f}%)",
+                    zorder=3,
+                )
+            acc_ax.set_ylim(*ylim)
+            acc_ax.set_title(benchmark)
+            unp_part = unparseable.filter(pl.col("benchmark") == benchmark)
+            _draw_grouped_bars(
+                unp_ax,
+                unp_part,
+                "size",
+                "condition",
+                xs=xs,
+                groups=groups,
+                colors=colors,
+                value_format="{:.0f}",
+                err=None,
+            )
+            if unp_part["mean"].null_count() == unp_part.height:
+                unp_ax.text(0.5, 0.5, "not recorded", transform=unp_ax.transAxes, ha="center")
+            unp_ax.set_ylim(0, 115)
+            unp_ax.set_yticks([0, 50, 100])
+            unp_ax.set_xlabel("Student")
+        axes[0, 0].set_ylabel("Test accuracy (%)")
+        axes[1, 0].set_ylabel("Unparseable (%)")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="outside upper center",
+            ncols=min(len(labels), 3),
+            frameon=False,
+        )
+    return fig
 
 
 def rating_items(
@@ -411,6 +536,7 @@ def figure_png(fig: Figure, dpi: int = 200) -> bytes:
 __all__: list[Any] = [
     "accuracy_by_condition",
     "distribution_by_condition",
+    "evaluation_accuracy",
     "figure_png",
     "grouped_bars",
     "metric_vs_rating",

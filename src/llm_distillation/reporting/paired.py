@@ -41,7 +41,8 @@ PREDICTION_COLUMNS: dict[str, pl.DataType] = {
 
 
 def check_predictions(predictions: pl.DataFrame, source: str = "predictions") -> pl.DataFrame:
-    """The predictions table with :data:`PREDICTION_COLUMNS` cast; a clear error otherwise."""
+    """The predictions table with :data:`PREDICTION_COLUMNS` cast (and ``predicted_index``,
+    null for an unparseable answer, when the table has it); a clear error otherwise."""
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(
@@ -59,7 +60,24 @@ def check_predictions(predictions: pl.DataFrame, source: str = "predictions") ->
         raise ValueError(
             f"{source}: duplicate prediction for {dup.select(keys).row(0, named=True)}"
         )
+    if "predicted_index" in predictions.columns:
+        table = table.with_columns(predictions["predicted_index"].cast(pl.Int64))
     return table
+
+
+def untestable_reason(part: pl.DataFrame, conditions: Sequence[str]) -> str | None:
+    """Why no paired test or GEE can compare ``conditions`` on ``part`` (one benchmark and
+    student of :func:`check_predictions`), as a ``not possible: …`` note; None when they can.
+    Reasons: one condition; every answer unparseable; every answer wrong (or right)."""
+    if len(conditions) < 2:
+        return "not possible: one condition"
+    rows = part.filter(pl.col("condition").is_in(list(conditions)))
+    if "predicted_index" in rows.columns and rows["predicted_index"].null_count() == rows.height:
+        return "not possible: all answers unparseable"
+    if rows["correct"].n_unique() == 1:
+        word = "right" if rows["correct"][0] else "wrong"
+        return f"not possible: every answer is {word} in every condition"
+    return None
 
 
 def correctness_matrix(
@@ -101,8 +119,9 @@ def mcnemar(
     correction: bool = True,
 ) -> Row:
     """McNemar's test of paired correctness ``a`` vs ``b`` (R's ``mcnemar.test(correct=TRUE)``
-    by default). ``estimate`` = accuracy(b) - accuracy(a); ``effect_size`` = the discordant odds
-    ratio n(b right, a wrong) / n(a right, b wrong)."""
+    by default). ``estimate`` = accuracy(b) - accuracy(a) with its 95% CI
+    (:func:`paired_difference_ci`); ``effect_size`` = the discordant odds ratio
+    n(b right, a wrong) / n(a right, b wrong)."""
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
     a = np.asarray(a, dtype=bool)
@@ -111,9 +130,12 @@ def mcnemar(
         raise ValueError(f"mcnemar: {a.shape} and {b.shape} are not paired")
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     only_a, only_b = int(table[0, 1]), int(table[1, 0])
+    low, high = paired_difference_ci(only_a, only_b, int(a.size))
     row: Row = {
         "test": "mcnemar_exact" if exact else "mcnemar",
         "estimate": float(b.mean() - a.mean()) if a.size else None,
+        "conf_low": low,
+        "conf_high": high,
         "effect_size": only_b / only_a if only_a else (float("inf") if only_b else None),
         "effect_size_name": "discordant_odds_ratio",
         "n": int(a.size),
@@ -136,11 +158,35 @@ def mcnemar(
     }
 
 
+def paired_difference_ci(
+    only_a: int, only_b: int, n: int, conf_level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """Wald interval of the difference of two paired proportions (b - a) from the discordant
+    counts (Agresti, Categorical Data Analysis, 3rd ed., §11.1.1): d = (n_b - n_a) / n,
+    var(d) = ((n_a + n_b) - (n_b - n_a)² / n) / n²; (None, None) without pairs."""
+    from scipy import stats
+
+    if n == 0:
+        return None, None
+    d = (only_b - only_a) / n
+    se = np.sqrt(max((only_a + only_b) - (only_b - only_a) ** 2 / n, 0.0)) / n
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    return float(d - z * se), float(d + z * se)
+
+
 def cochran_q(matrix: np.ndarray) -> Row:
-    """Cochran's Q over the columns of a units × conditions 0/1 matrix (chi-squared, k-1 df)."""
+    """Cochran's Q over the columns of a units × conditions 0/1 matrix (chi-squared, k-1 df);
+    a ``not possible`` row when no unit differs between the columns (Q is 0/0)."""
     from statsmodels.stats.contingency_tables import cochrans_q
 
     x = np.asarray(matrix, dtype=int)
+    if (x.min(axis=1) == x.max(axis=1)).all():
+        return {
+            "test": "cochran_q",
+            "n": int(x.shape[0]),
+            "note": "not possible: no discordant examples (every example is right in all "
+            "conditions or wrong in all)",
+        }
     res = cochrans_q(x)
     return {
         "test": "cochran_q",
@@ -183,8 +229,12 @@ def paired_tests(
     for benchmark, student, part, order in _by_benchmark_student(predictions, conditions):
         subset = f"benchmark={benchmark}, student={student}, pair_on={pair_on}"
         base = {"analysis": "paired", "variable": "correct", "subset": subset}
-        if len(order) < 2:
-            rows.append({**base, "test": "mcnemar", "note": "not possible: one condition"})
+        reason = untestable_reason(part, order)
+        if reason:
+            tests = ["cochran_q"] * (len(order) > 2) + ["mcnemar_exact" if exact else "mcnemar"]
+            rows += [
+                {**base, "test": t, "groups": " | ".join(order), "note": reason} for t in tests
+            ]
             continue
         matrix, _ = correctness_matrix(part, order, pair_on)
         if len(order) > 2:
@@ -208,6 +258,23 @@ def paired_tests(
     return result_table(rows)
 
 
+def _separation_reason(used: pl.DataFrame) -> str | None:
+    """A ``not possible`` note when a condition answers every example wrong (or right): its
+    odds ratio is 0 or infinite, and the GEE does not converge."""
+    constant = (
+        used.group_by("condition", maintain_order=True)
+        .agg(pl.col("correct").n_unique().alias("k"), pl.col("correct").first().alias("c"))
+        .filter(pl.col("k") == 1)
+    )
+    if constant.height == 0:
+        return None
+    said = [
+        f"{r['condition']} answers every example {'right' if r['c'] else 'wrong'}"
+        for r in constant.iter_rows(named=True)
+    ]
+    return f"not possible: {'; '.join(said)} (an odds ratio of 0 or infinity)"
+
+
 def gee_correctness(
     predictions: pl.DataFrame,
     conditions: Sequence[str] | None = None,
@@ -223,12 +290,13 @@ def gee_correctness(
     for benchmark, student, part, order in _by_benchmark_student(predictions, conditions):
         subset = f"benchmark={benchmark}, student={student}"
         base = {"analysis": "paired", "test": "gee_logit", "variable": "correct", "subset": subset}
-        if len(order) < 2:
-            rows.append({**base, "note": "not possible: one condition"})
-            continue
         used = part.filter(pl.col("condition").is_in(order)).sort(
             ["example_id", "condition", "seed"]
         )
+        reason = untestable_reason(part, order) or _separation_reason(used)
+        if reason:
+            rows.append({**base, "note": reason})
+            continue
         y = used["correct"].cast(pl.Float64).to_numpy()
         cond = used["condition"].to_numpy()
         x = np.column_stack([np.ones(len(y))] + [(cond == c).astype(float) for c in order[1:]])
@@ -245,6 +313,10 @@ def gee_correctness(
             f"{correlation} working correlation"
         )
         ci = fit.conf_int()
+        if not (np.isfinite(fit.params).all() and np.isfinite(fit.bse).all()):
+            reason = "not possible: the GEE gives no finite estimate on these answers"
+            rows.append({**base, "note": reason})
+            continue
         for i, name in enumerate(["(Intercept)", *order[1:]]):
             rows.append(
                 {

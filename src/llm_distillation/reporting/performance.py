@@ -135,7 +135,8 @@ def analyse_performance(
     the condition × size cells, Shapiro per cell, the type II two-way ANOVA accuracy ~
     condition * size with generalised eta², Tukey HSD between conditions per size).
     Tests that the data cannot support (a cell with fewer than ``min_per_group`` runs left,
-    fewer than two conditions) are rows whose ``note`` says why, instead of failing.
+    fewer than two conditions) are rows whose ``note`` says why (and, after ``; cells:``, which
+    cells), instead of failing.
     ``conditions`` orders the conditions (Tukey's group1/group2); None: sorted names.
     """
     if conditions is not None:
@@ -154,10 +155,11 @@ def analyse_performance(
     ).sort(["stage", "size", "condition"], descending=[True, False, False])
     rows: list[dict[str, Any]] = []
     sizes = kept["size"].unique().sort().to_list()
-    reason = not_possible_reason(kept, by, min_per_group)
+    reason, cells = not_possible_reason(kept, by, min_per_group)
     if reason:
+        note = f"{reason}; cells: {cells}" if cells else reason
         rows += [
-            {"test": test, "variable": "accuracy", "note": reason}
+            {"test": test, "variable": "accuracy", "note": note}
             for test in ("levene", "anova_type2", "tukey_hsd")
         ]
     else:
@@ -177,20 +179,35 @@ def analyse_performance(
     return {"summary": summary, "outliers": outliers, "tests": table}
 
 
-def not_possible_reason(data: pl.DataFrame, by: list[str], min_per_group: int) -> str | None:
-    """Why the group tests cannot run on ``data`` (None when they can)."""
+def not_possible_reason(
+    data: pl.DataFrame, by: list[str], min_per_group: int
+) -> tuple[str | None, str | None]:
+    """Why the group tests cannot run on ``data`` (a ``not possible: …`` note, None when they
+    can), and the cells it concerns (``size/condition (n=…)``, comma-separated; None: all).
+    The test rows' note is ``<reason>; cells: <cells>``."""
     if data.height == 0:
-        return "not possible: no runs"
+        return "not possible: no runs", None
     if data["condition"].n_unique() < 2:
-        return "not possible: fewer than two conditions"
+        return "not possible: fewer than two conditions", None
     counts = data.group_by(by).len().sort(by)
     small = counts.filter(pl.col("len") < min_per_group)
     if small.height:
         cells = ", ".join(
             f"{r['size']}/{r['condition']} (n={r['len']})" for r in small.iter_rows(named=True)
         )
-        return f"not possible: fewer than {min_per_group} runs after outlier removal in {cells}"
-    return None
+        if counts["len"].max() == 1:
+            reason = (
+                f"not possible: one seed per condition (the group tests need {min_per_group} "
+                "runs per cell)"
+            )
+            cells = ", ".join(f"{r['size']}/{r['condition']}" for r in small.iter_rows(named=True))
+        else:
+            reason = f"not possible: fewer than {min_per_group} runs after outlier removal"
+        return reason, cells
+    spread = data.group_by(by).agg((pl.col("accuracy").max() - pl.col("accuracy").min()).alias("r"))
+    if (spread["r"] == 0).all():
+        return "not possible: every run of a cell scored the same (no variance within cells)", None
+    return None, None
 
 
 def _anova_type2(data: pl.DataFrame, two_way: bool) -> list[dict[str, Any]]:

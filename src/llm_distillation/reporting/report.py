@@ -13,6 +13,7 @@ import hashlib
 import html
 import importlib.metadata
 import json
+import math
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class ReportSection:
     tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     """caption -> table (shown with 4 significant digits; the stored tables keep all)."""
     notes: Sequence[str] = ()
+    boxed: bool = False
+    """Drawn as a framed box (the opening "What this run can tell you")."""
 
 
 def table_fingerprint(table: pl.DataFrame) -> str:
@@ -135,9 +138,16 @@ def _png(fig: Figure | bytes) -> bytes:
 
 
 def _cell(value: Any) -> str:
+    """A table cell's text: blank for a missing value (the row's note says why), 4 significant
+    digits, ``∞`` / ``−∞``, and ``undefined`` for NaN (the analyses give reasons instead of
+    NaN; this keeps ``nan`` out of the report even if one slips through)."""
     if value is None:
         return ""
     if isinstance(value, float):
+        if math.isnan(value):
+            return "undefined"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
         return f"{value:.4g}"
     return str(value)
 
@@ -152,9 +162,12 @@ def render_markdown(title: str, sections: Sequence[ReportSection], run: Mapping[
     """The report as Markdown (GitHub-style tables, figures as embedded PNG data URIs)."""
     lines = [f"# {title}", "", f"Created {run['created']} (UTC).", ""]
     for section in sections:
-        lines += [f"## {section.title}", ""]
-        lines += [f"- {s}" for s in section.statements]
-        lines += [""] if section.statements else []
+        statements = [f"- {s}" for s in section.statements]
+        if section.boxed:  # a quoted block: GitHub draws it framed
+            lines += [f"> **{section.title}**", ">", *(f"> {s}" for s in statements), ""]
+        else:
+            lines += [f"## {section.title}", "", *statements]
+            lines += [""] if statements else []
         lines += [f"_{n}_" for n in section.notes] + ([""] if section.notes else [])
         for caption, fig in section.figures.items():
             data = base64.b64encode(_png(fig)).decode()
@@ -208,6 +221,9 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 figure { margin: 1em 0; } figure img { max-width: 100%; }
 figcaption { font-size: 0.85em; color: #555; } .note { color: #555; font-style: italic; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
+section.box { border: 2px solid #0072B2; border-radius: 6px; background: #f3f8fc;
+              padding: 0 1.2em 0.6em; margin-top: 1em; }
+section.box h2 { border-bottom: none; margin-top: 0.8em; }
 """
 
 
@@ -221,7 +237,8 @@ def render_html(title: str, sections: Sequence[ReportSection], run: Mapping[str,
         f"<h1>{e(title)}</h1><p>Created {e(run['created'])} (UTC).</p>",
     ]
     for section in sections:
-        parts.append(f"<section><h2>{e(section.title)}</h2>")
+        css = ' class="box"' if section.boxed else ""
+        parts.append(f"<section{css}><h2>{e(section.title)}</h2>")
         if section.statements:
             parts.append("<ul>" + "".join(f"<li>{e(s)}</li>" for s in section.statements) + "</ul>")
         parts += [f'<p class="note">{e(n)}</p>' for n in section.notes]

@@ -57,19 +57,44 @@ RC_PARAMS: dict[str, Any] = {
 }
 
 
+EXTRA_COLORS: tuple[str, ...] = (
+    "#882255",  # wine (Paul Tol's muted scheme, after Okabe-Ito runs out)
+    "#44AA99",  # teal
+    "#999933",  # olive
+    "#AA4499",  # purple
+    "#661100",  # brown
+    "#6699CC",  # light blue
+    "#888888",  # grey
+)
+"""Colours for conditions beyond the eight of :data:`OKABE_ITO` (none repeats one of them)."""
+
+
 def condition_colors(conditions: Sequence[str]) -> dict[str, str]:
-    """A colour per condition: the study's four keep theirs; others take the free Okabe-Ito
-    colours in order (vermillion, reddish purple, black, then yellow), then repeat."""
+    """A distinct colour per condition: the study's four keep theirs; the others take the free
+    Okabe-Ito colours in order (vermillion, reddish purple, black, then yellow), then the study
+    colours that no present condition uses, then :data:`EXTRA_COLORS`, then evenly spaced hues
+    (no two conditions ever share a colour)."""
+    import colorsys
+
+    conditions = list(dict.fromkeys(conditions))
+    taken = {STUDY_CONDITION_COLORS[c] for c in conditions if c in STUDY_CONDITION_COLORS}
     free = [c for c in OKABE_ITO if c not in STUDY_CONDITION_COLORS.values()]
     free = [c for c in free if c != "#F0E442"] + ["#F0E442"]  # yellow is faint on white: last
+    free += [c for c in STUDY_CONDITION_COLORS.values() if c not in taken]
+    free += list(EXTRA_COLORS)
+    others = [c for c in conditions if c not in STUDY_CONDITION_COLORS]
+    if len(others) > len(free):
+        extra = len(others) - len(free)
+        free += [
+            "#{:02X}{:02X}{:02X}".format(
+                *(round(v * 255) for v in colorsys.hsv_to_rgb(i / extra, 0.65, 0.75))
+            )
+            for i in range(extra)
+        ]
     out: dict[str, str] = {}
-    n_free = 0
+    spare = iter(free)
     for cond in conditions:
-        if cond in STUDY_CONDITION_COLORS:
-            out[cond] = STUDY_CONDITION_COLORS[cond]
-        else:
-            out[cond] = free[n_free % len(free)]
-            n_free += 1
+        out[cond] = STUDY_CONDITION_COLORS.get(cond) or next(spare)
     return out
 
 

@@ -51,13 +51,28 @@ def group_summary(data: pl.DataFrame, value: str, by: Sequence[str]) -> pl.DataF
 
 def levene(data: pl.DataFrame, value: str, groups: Sequence[str], center: str = "median") -> Row:
     """Levene's test over the cells of ``groups`` (car::leveneTest; its default centre: median,
-    i.e. the Brown-Forsythe variant; rstatix::levene_test passes it on)."""
+    i.e. the Brown-Forsythe variant; rstatix::levene_test passes it on). When every cell's
+    absolute deviations are constant (two runs per cell, centred on the median), F is 0/0 or
+    x/0 (R: NaN or Inf): a ``not possible`` row instead."""
     from scipy import stats
 
     cells = data.group_by(list(groups), maintain_order=True).agg(pl.col(value))
     samples = [np.asarray(v, dtype=float) for v in cells[value].to_list()]
     res = stats.levene(*samples, center=center)
     n = sum(len(s) for s in samples)
+    middle = np.median if center == "median" else np.mean
+    spreads = [np.abs(s - middle(s)) for s in samples]
+    within = sum(((z - z.mean()) ** 2).sum() for z in spreads)
+    scale = sum((z**2).sum() for z in spreads)
+    if within <= 1e-12 * max(scale, 1e-300) or not np.isfinite(res.statistic):
+        return {
+            "test": "levene",
+            "variable": value,
+            "groups": " x ".join(groups),
+            "n": n,
+            "note": f"not possible: every cell's deviations from its {center} are equal "
+            "(as with two runs per cell)",
+        }
     return {
         "test": "levene",
         "variable": value,
@@ -73,7 +88,9 @@ def levene(data: pl.DataFrame, value: str, groups: Sequence[str], center: str = 
 
 
 def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[Row]:
-    """Shapiro-Wilk per group (scipy's and R's ``shapiro.test`` are both Royston's algorithm)."""
+    """Shapiro-Wilk per group (scipy's and R's ``shapiro.test`` are both Royston's algorithm);
+    a group of fewer than 3 values, or of equal values (R: an error), gets a ``not computed``
+    row."""
     from scipy import stats
 
     rows = []
@@ -81,14 +98,16 @@ def shapiro_by_group(data: pl.DataFrame, value: str, by: Sequence[str]) -> list[
     for cell in cells.iter_rows(named=True):
         x = np.asarray(cell[value], dtype=float)
         label = ", ".join(f"{k}={cell[k]}" for k in by)
-        if len(x) < 3:
+        if len(x) < 3 or np.ptp(x) == 0:
             rows.append(
                 {
                     "test": "shapiro",
                     "variable": value,
                     "subset": label,
                     "n": len(x),
-                    "note": "not computed: fewer than 3 values",
+                    "note": "not computed: fewer than 3 values"
+                    if len(x) < 3
+                    else "not computed: all values are equal",
                 }
             )
             continue
@@ -117,7 +136,8 @@ def tukey_hsd(
     """Tukey HSD of a one-way ANOVA ``value ~ group`` (R's ``TukeyHSD(aov(...))``, which
     rstatix::tukey_hsd calls): Tukey-Kramer standard errors for unequal groups, p from the
     studentized range. For every pair, group1 comes before group2 in ``levels`` and
-    ``estimate`` = mean(group2) - mean(group1), as R's ``group2-group1`` rows."""
+    ``estimate`` = mean(group2) - mean(group1), as R's ``group2-group1`` rows. Without variance
+    within the groups (or residual degrees of freedom), the rows say ``not possible``."""
     from scipy import stats
 
     lv, samples = _group_values(data, value, group, levels)
@@ -125,7 +145,21 @@ def tukey_hsd(
     n = np.array([len(s) for s in samples])
     means = np.array([s.mean() for s in samples])
     df_resid = int(n.sum() - k)
-    mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / df_resid
+    mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / df_resid if df_resid else 0.0
+    if mse == 0:  # q = diff / 0: no test
+        return [
+            {
+                "test": "tukey_hsd",
+                "variable": value,
+                "groups": f"{lv[j]} vs {lv[i]}",
+                "group1": lv[i],
+                "group2": lv[j],
+                "estimate": float(means[j] - means[i]),
+                "n": int(n[i] + n[j]),
+                "note": "not possible: no variance within the groups",
+            }
+            for i, j in itertools.combinations(range(k), 2)
+        ]
     q_crit = stats.studentized_range.ppf(conf_level, k, df_resid)
     rows = []
     for i, j in itertools.combinations(range(k), 2):
@@ -174,7 +208,7 @@ def kruskal_wallis(
         "statistic_name": "H",
         "df": float(k - 1),
         "p": float(res.pvalue),
-        "effect_size": (h - k + 1) / (n - k),
+        "effect_size": (h - k + 1) / (n - k) if n > k else None,
         "effect_size_name": "eta2_H",
         "n": n,
     }
@@ -274,9 +308,23 @@ def compare_groups(
     p_adjust: str = "bonferroni",
 ) -> list[dict[str, Any]]:
     """Per outcome: Kruskal-Wallis, Dunn's pairwise tests (``p_adjust`` within the outcome, as
-    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair."""
+    the study's ``group_by(variable) %>% dunn_test``) and Vargha-Delaney A of every pair; an
+    outcome whose values are all equal gets one ``not possible`` row instead (H and z are 0/0)."""
     rows: list[dict[str, Any]] = []
     for outcome in outcomes:
+        values = data[outcome].drop_nulls()
+        if values.n_unique() <= 1:
+            shown = f" ({values[0]:g})" if values.len() else ""
+            rows.append(
+                {
+                    "test": "kruskal_wallis",
+                    "variable": outcome,
+                    "groups": group,
+                    "n": values.len(),
+                    "note": f"not possible: all values are equal{shown}",
+                }
+            )
+            continue
         rows.append(kruskal_wallis(data, outcome, group, levels))
         rows += dunn(data, outcome, group, levels, p_adjust=p_adjust)
         rows += pairwise_vda(data, outcome, group, levels)

@@ -3,7 +3,9 @@ results data), and the evaluation analysis on hand-made evaluation outputs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -83,25 +85,38 @@ def test_bad_parameter_is_named(tmp_path: Path, shared_data: Path) -> None:
         )
 
 
-def _evaluation_inputs(seeds: int) -> dict[str, pl.DataFrame]:
-    conditions = {"standard": 0.5, "mt": 0.7}
-    predictions = pl.DataFrame(
-        [
-            {
-                "example_id": f"e{i}",
-                "benchmark": "cqa",
-                "student": "small",
-                "condition": c,
-                "seed": s,
-                "correct": (i * 7 + s) % 10 < acc * 10,
-            }
-            for c, acc in conditions.items()
-            for s in range(seeds)
-            for i in range(40)
-        ]
-    )
+def _evaluation_inputs(seeds: int, unparseable: bool = False) -> dict[str, pl.DataFrame]:
+    """Evaluation outputs as the evaluation pipeline stacks them (condition keys, option
+    indices, per-run n / CI / unparseable share); ``unparseable``: no answer states an option
+    (the default run of issue 14)."""
+    conditions = {"standard": 0.5, "mt_unrevised": 0.7}
+    rows = []
+    for c, acc in conditions.items():
+        for s in range(seeds):
+            for i in range(40):
+                right = (i * 7 + s) % 10 < acc * 10 + s and not unparseable
+                gold = i % 5
+                rows.append(
+                    {
+                        "example_id": f"e{i}",
+                        "benchmark": "cqa",
+                        "student": "small",
+                        "condition": c,
+                        "seed": s,
+                        "correct": right,
+                        "predicted_index": None
+                        if unparseable
+                        else (gold if right else (gold + 1) % 5),
+                        "gold_index": gold,
+                    }
+                )
+    predictions = pl.DataFrame(rows)
     accuracy = predictions.group_by(["benchmark", "student", "condition", "seed"]).agg(
-        pl.col("correct").mean().alias("accuracy")
+        pl.col("correct").mean().alias("accuracy"),
+        pl.len().alias("n"),
+        (pl.col("correct").mean() - 0.1).clip(0, 1).alias("ci_low"),
+        (pl.col("correct").mean() + 0.1).clip(0, 1).alias("ci_high"),
+        pl.col("predicted_index").is_null().mean().alias("unparseable"),
     )
     metrics = pl.DataFrame(
         [
@@ -109,23 +124,41 @@ def _evaluation_inputs(seeds: int) -> dict[str, pl.DataFrame]:
                 "example_id": f"e{i}",
                 "condition": c,
                 "seed": 0,
-                "metric": "words",
-                "value": float(100 + i + (50 if c == "mt" else 0)),
+                "metric": metric,
+                "value": value,
             }
             for c in conditions
             for i in range(40)
+            for metric, value in (
+                ("words", float(100 + i + (50 if c == "mt_unrevised" else 0))),
+                ("cf_faithfulness", 0.0),  # all equal: Dunn z would be nan
+            )
         ]
     )
+    skipped = pl.DataFrame(
+        [
+            {"cell": f"cqa_small_{c}", "benchmark": "cqa", "student": "small", "condition": c,
+             "split": "test", "metric": "las", "reason": "no teacher rationales in the test table"}
+            for c in conditions
+        ]
+    )  # fmt: skip
     curves = pl.DataFrame(
         [
-            {"cell": f"cqa_small_{c}", "seed": 0, "step": step, "split": split,
+            {"cell": f"cqa_small_{c}", "benchmark": "cqa", "student": "small", "condition": c,
+             "seed": 0, "step": step, "split": split,
              "metric": "loss", "value": 3.0 / step + (0.1 if split == "dev" else 0.0)}
             for c in conditions
             for step in (1, 2, 4)
             for split in ("train", "dev")
         ]
     )  # fmt: skip
-    return {"acc": accuracy, "pred": predictions, "met": metrics, "curves": curves}
+    return {
+        "acc": accuracy,
+        "pred": predictions,
+        "met": metrics,
+        "skipped": skipped,
+        "curves": curves,
+    }
 
 
 def _kept_dataset() -> type:
@@ -140,8 +173,7 @@ def _kept_dataset() -> type:
     return Kept
 
 
-@pytest.mark.parametrize("seeds", [1, 3])
-def test_evaluation_analysis_pipeline(seeds: int) -> None:
+def _run_evaluation_analysis(inputs: dict[str, pl.DataFrame]) -> Any:
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
@@ -149,30 +181,93 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
 
     _Kept = _kept_dataset()
     pipeline = create_evaluation_pipeline(
-        accuracy="acc", predictions="pred", metrics="met", curves=["curves"]
+        accuracy="acc", predictions="pred", metrics="met", curves=["curves"], skipped="skipped"
     )
     catalog = DataCatalog(
         {
-            **{k: MemoryDataset(v) for k, v in _evaluation_inputs(seeds).items()},
+            **{k: MemoryDataset(v) for k, v in inputs.items()},
             "params:reporting": MemoryDataset(
-                {"evaluation": {"conditions": ["standard", "mt"], "students": {"small": "S"}}}
+                {
+                    "evaluation": {
+                        "conditions": ["standard", "mt_unrevised"],
+                        "students": {"small": "S"},
+                    }
+                }
             ),
+            "params:student_training": MemoryDataset({}),  # the study's named conditions
             "reporting_input_versions": MemoryDataset({}),  # no hooks here: "not recorded"
             **{n: _Kept() for n in pipeline.all_outputs()},
         }
     )
     SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+_NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+
+
+def _text(report: str) -> str:
+    """The report without its embedded images (base64 may spell anything)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", report)
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_evaluation_analysis_pipeline(seeds: int) -> None:
+    catalog = _run_evaluation_analysis(_evaluation_inputs(seeds))
     acc_tests = catalog["evaluation_accuracy_tests"].load()
     not_run = acc_tests.filter(pl.col("note").str.starts_with("not possible"))
     assert (not_run.height > 0) == (seeds == 1)
     paired = catalog["evaluation_paired_tests"].load()
     assert set(paired["test"]) == {"mcnemar", "gee_logit"}
-    assert paired.filter(pl.col("test") == "mcnemar")["groups"][0] == "mt vs standard"
+    assert paired.filter(pl.col("test") == "mcnemar")["groups"][0] == "MT:Unrevised vs Standard"
     metric_tests = catalog["evaluation_metric_tests"].load()
     kw = metric_tests.filter(pl.col("test") == "kruskal_wallis")
-    assert kw["p"][0] < 1e-6
+    assert kw.filter(pl.col("variable") == "words")["p"][0] < 1e-6
+    cells = catalog["evaluation_cells"].load()
+    assert cells["condition"].to_list() == ["Standard", "MT:Unrevised"]
+    assert cells["chance"].to_list() == [0.2, 0.2]
     html = catalog["evaluation_report_html"].load()
-    assert "mt vs standard" in html
-    if seeds == 1:
-        assert "was not possible" in html
+    md = catalog["evaluation_report_md"].load()
+    for report in (html, md):
+        text = _text(report)
+        assert not _NAN.search(text), _NAN.search(text)
+        findings = text.split("What was run")[0]
+        assert "mt_unrevised" not in findings and "MT:Unrevised vs Standard" in findings
+        assert "What this run can tell you" in findings
+        assert "Chance level (guessing one option): cqa 20.0% (1 of 5 options)." in findings
+        assert "Smallest detectable difference on cqa" in findings
+        assert "Not computed (no teacher rationales in the test table): las; cells " in findings
+        assert "Kruskal-Wallis on cf_faithfulness not possible: all values are equal (0)" in (
+            findings
+        )
+        assert findings.count("Tukey HSD on accuracy not possible: one seed per condition") == (
+            seeds == 1
+        )
+    assert html.index('<section class="box">') < html.index("<h2>Accuracy by condition")
     assert "not recorded" in html
+    figure = catalog["evaluation_accuracy_figure"].load()
+    assert any(line.get_label() == "chance (20%)" for line in figure.axes[0].lines)
+    curves = catalog["evaluation_training_curves_figure"].load()
+    titles = [ax.get_title() for ax in curves.axes if ax.get_visible()]
+    assert titles == ["cqa · S · Standard", "cqa · S · MT:Unrevised"]  # names, report order
+
+
+def test_evaluation_report_of_an_all_unparseable_one_seed_run() -> None:
+    """Issue 14's default run: one seed, every answer unparseable, accuracy 0."""
+    catalog = _run_evaluation_analysis(_evaluation_inputs(1, unparseable=True))
+    html = catalog["evaluation_report_html"].load()
+    md = catalog["evaluation_report_md"].load()
+    for report in (html, md):
+        text = _text(report)
+        assert not _NAN.search(text), _NAN.search(text)
+        findings = text.split("What was run")[0]
+        assert "Parseable answers (stating one option): 0.0% of all answers" in findings
+        assert "McNemar and GEE on correct not possible: all answers unparseable; cells cqa/S" in (
+            findings
+        )
+        assert findings.count("Tukey HSD on accuracy not possible: one seed per condition") == 1
+        accuracy = findings.split("Automatic explanation metrics")[0]
+        assert "higher than" not in accuracy and " beats " not in accuracy
+        assert "cqa/S/Standard: 0.0% correct" in findings
+    paired = catalog["evaluation_paired_tests"].load()
+    assert set(paired["note"]) == {"not possible: all answers unparseable"}

@@ -8,9 +8,10 @@ Study analysis (tag ``study_analysis``), on the study's own results data::
     -> plot_* (study_*_figure) -> build_study_report -> study_report_html, study_report_md
 
 :func:`create_evaluation_pipeline` builds the same analyses on this project's evaluation
-outputs (accuracy table, per-example predictions, per-explanation metrics); it is part of
-``create_pipeline`` (tag ``evaluation_analysis``), reading the evaluation pipeline's stacked
-tables ``evaluation.accuracy_all``, ``evaluation.predictions_all`` and ``evaluation.metrics_all``.
+outputs (accuracy table, per-example predictions, per-explanation metrics, skipped metrics); it
+is part of ``create_pipeline`` (tag ``evaluation_analysis``), reading the evaluation pipeline's
+stacked tables ``evaluation.accuracy_all``, ``evaluation.predictions_all``,
+``evaluation.metrics_all`` and ``evaluation.skipped_metrics_all``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from llm_distillation.pipelines.reporting.nodes import (
     analyse_study_ratings,
     build_evaluation_report,
     build_study_report,
+    describe_evaluation_cells,
     plot_evaluation_accuracy,
     plot_explanation_distributions,
     plot_study_accuracy,
@@ -39,6 +41,7 @@ from llm_distillation.pipelines.reporting.nodes import (
     plot_study_rationale_length,
     plot_training_curves,
 )
+from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 from llm_distillation.reporting.report import INPUT_VERSIONS
 
 PARAMS = "params:reporting"
@@ -105,13 +108,16 @@ def create_evaluation_pipeline(
     predictions: str = "evaluation.predictions_all",
     metrics: str = "evaluation.metrics_all",
     curves: list[str] | None = None,
+    skipped: str = "evaluation.skipped_metrics_all",
 ) -> Pipeline:
     """The study's analyses on this project's evaluation outputs (tag ``evaluation_analysis``).
 
-    Inputs (catalog names): ``accuracy`` (``benchmark, student, condition, seed, accuracy``),
-    ``predictions`` (``example_id, benchmark, student, condition, seed, correct``), ``metrics``
-    (``example_id, condition, seed, metric, value``), ``curves`` (default: every matrix cell's
-    ``<cell>.training_curves``).
+    Inputs (catalog names): ``accuracy`` (``benchmark, student, condition, seed, accuracy``
+    + ``n, ci_low, ci_high, unparseable``), ``predictions`` (``example_id, benchmark, student,
+    condition, seed, correct`` + ``predicted_index, gold_index``), ``metrics`` (``example_id,
+    condition, seed, metric, value``), ``skipped`` (``benchmark, student, condition, metric,
+    reason``: the metrics the evaluation skipped), ``curves`` (default: every matrix cell's
+    ``<cell>.training_curves``); and ``params:student_training`` for the conditions' names.
     """
     if curves is None:
         curves = [f"{cell.namespace}.training_curves" for cell in load_matrix()]
@@ -119,6 +125,8 @@ def create_evaluation_pipeline(
         "accuracy": accuracy,
         "predictions": predictions,
         "metrics": metrics,
+        "skipped": skipped,
+        "cells": "evaluation_cells",
         "accuracy_summary": "evaluation_accuracy_summary",
         "accuracy_tests": "evaluation_accuracy_tests",
         "paired": "evaluation_paired_tests",
@@ -128,24 +136,40 @@ def create_evaluation_pipeline(
         "lengths_png": "evaluation_explanation_length_png",
         "input_versions": INPUT_VERSIONS,
         "params": PARAMS,
+        "student_training": TRAINING,
     }
-    report = _bind(build_evaluation_report, names=(accuracy, predictions, metrics))
+    report = _bind(build_evaluation_report, names=(accuracy, predictions, metrics, skipped))
     return Pipeline(
         [
             _node(
                 analyse_evaluation_accuracy,
-                [accuracy, PARAMS],
+                [accuracy, PARAMS, TRAINING],
                 ["evaluation_accuracy_summary", "evaluation_accuracy_tests"],
             ),
-            _node(analyse_paired_predictions, [predictions, PARAMS], "evaluation_paired_tests"),
-            _node(analyse_explanation_metrics, [metrics, PARAMS], "evaluation_metric_tests"),
+            _node(
+                analyse_paired_predictions,
+                [predictions, PARAMS, TRAINING],
+                "evaluation_paired_tests",
+            ),
+            _node(
+                analyse_explanation_metrics, [metrics, PARAMS, TRAINING], "evaluation_metric_tests"
+            ),
+            _node(
+                describe_evaluation_cells,
+                [accuracy, predictions, PARAMS, TRAINING],
+                "evaluation_cells",
+            ),
             _plot(
                 plot_evaluation_accuracy,
-                ["evaluation_accuracy_summary", PARAMS],
+                ["evaluation_accuracy_summary", "evaluation_cells", PARAMS, TRAINING],
                 "evaluation_accuracy",
             ),
-            _plot(plot_training_curves, curves, "evaluation_training_curves"),
-            _plot(plot_explanation_distributions, metrics, "evaluation_explanation_length"),
+            _plot(plot_training_curves, [PARAMS, TRAINING, *curves], "evaluation_training_curves"),
+            _plot(
+                plot_explanation_distributions,
+                [metrics, PARAMS, TRAINING],
+                "evaluation_explanation_length",
+            ),
             _node(report, report_inputs, ["evaluation_report_html", "evaluation_report_md"]),
         ],
         tags="evaluation_analysis",
