@@ -54,6 +54,36 @@ def test_answers_are_mapped_to_an_option_or_unparseable(text, index):
     assert out["prediction"].item() == expected
 
 
+@pytest.mark.parametrize(
+    ("choices", "text", "index"),
+    [
+        # real CQA test questions whose options carry punctuation (issue 13, item 5)
+        (
+            ["everything", "capitol building", "tourist sites", "canada", "washington d.c"],
+            "The answer is washington d.c",
+            4,
+        ),
+        (
+            ["everything", "capitol building", "tourist sites", "canada", "washington d.c"],
+            "So the answer is washington d.c.",
+            4,
+        ),
+        (["car shop", "desk drawer", "car.", "warehouse", "hand"], "The answer is car.", 2),
+        (["car shop", "desk drawer", "car.", "warehouse", "hand"], "The answer is car shop.", 0),
+        (["ground", "the ground", "sky", "sea", "air"], "The answer is the ground", 1),
+        (["ground", "the ground", "sky", "sea", "air"], "The answer is ground.", 0),
+        (
+            ["washington", "washington d.c", "ohio", "utah", "iowa"],
+            "The answer is washington d.c.",
+            1,
+        ),
+        (["washington", "washington d.c", "ohio", "utah", "iowa"], "The answer is washington.", 0),
+    ],
+)
+def test_options_with_punctuation_are_read_whole(choices, text, index):
+    assert _extract([text], choices=choices)["predicted_index"].item() == index
+
+
 def test_fixed_label_benchmarks_read_a_leading_label_word():
     out = _extract(["Yes, because it is.", "No.", "maybe"], "strategyqa", ["yes", "no"])
     assert out["predicted_index"].to_list() == [0, 1, None]

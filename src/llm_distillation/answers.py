@@ -14,10 +14,13 @@ A *statement* is
 - bare (only with ``bare=True``, for a student's short answer): a text that opens with an
   option letter (``(b)``, ``b)``) or whose first line *is* an option text (``Cupboard.``).
 
-A statement names an option when its letter is the option's, its text equals the option's
-text (both normalized), or its text starts with the option's text followed by a non-word
-character (``bridge, since`` names ``bridge``). When a statement names several options (one
-option's text is the start of another's), the longest one is taken.
+A statement names an option when its letter is the option's, or its text or its *tail* (the
+rest of its line, punctuation kept) equals the option's text (both normalized) or starts with
+it followed by a non-word character (``bridge, since`` names ``bridge``). The tail is what
+reads options that carry punctuation or are long (``washington d.c``, ``car.``, ``say "hello"
+to one another``, a 70-character option): the stated text stops at the first punctuation mark.
+When a statement names several options (one option's text is the start of another's), the
+longest one is taken.
 """
 
 from __future__ import annotations
@@ -28,15 +31,20 @@ import polars as pl
 
 from llm_distillation.schema import FIXED_CHOICES
 
-STATEMENT: Final = (
-    r"(?i)\b(?:the\s+(?:correct\s+|right\s+|best\s+|final\s+|true\s+)?answer|"
+STATEMENT_START: Final = (
+    r"\b(?:the\s+(?:correct\s+|right\s+|best\s+|final\s+|true\s+)?answer|"
     r"the\s+(?:correct\s+)?(?:relationship|relation|label))\s+"
     r"(?:is|would\s+be|should\s+be|must\s+be|remains)\s*:?\s*"
     r"(?:(?:actually|indeed|clearly|definitely|therefore|thus|still|simply)\s+)?"
-    r"(?:\(([a-eA-E])\)\s*)?[*\"'“‘]*([^\n.,;:!?\"”’*()]{0,60})"
 )
+"""``the answer is`` / ``the relationship is``: where a statement begins (no flags, no groups)."""
+_LETTER: Final = r"(?:\(([a-eA-E])\)\s*)?"
+STATEMENT: Final = r"(?i)" + STATEMENT_START + _LETTER + r"[*\"'“‘]*([^\n.,;:!?\"”’*()]{0,60})"
 """``the answer is (b) X`` / ``the relationship is X``: group 1 the option letter, group 2 the
 stated text (up to the next punctuation)."""
+_TAIL: Final = r"(?i)^" + STATEMENT_START + r"(?:\([a-eA-E]\)\s*)?([^\n]*)"
+"""A statement's tail: the rest of its line after the start and the optional letter."""
+_MARK: Final = "\x00"
 
 BARE_LETTER: Final = r"^\W*?\(?([a-eA-E])\)(?:\s|$|[.,;:])"
 """A text opening with an option letter: ``(b)``, ``b)``, ``(B) desert``."""
@@ -48,9 +56,14 @@ _ARTICLE = r"^(?:an?|the)\s+"
 _LETTER_INDEX = (["a", "b", "c", "d", "e"], [0, 1, 2, 3, 4])
 
 
+def _plain(text: pl.Expr) -> pl.Expr:
+    """Lower case, surrounding quotes/stars/space stripped."""
+    return text.str.to_lowercase().str.strip_chars(" \t'\"*“”‘’`")
+
+
 def normalize_answer(text: pl.Expr) -> pl.Expr:
     """Lower case, surrounding quotes/stars/space stripped, a leading article dropped."""
-    return text.str.to_lowercase().str.strip_chars(" \t'\"*“”‘’`").str.replace(_ARTICLE, "")
+    return _plain(text).str.replace(_ARTICLE, "")
 
 
 def _letter_index(letter: pl.Expr) -> pl.Expr:
@@ -63,24 +76,34 @@ def answer_statements(
     rows: pl.LazyFrame, scope: str = "scope", *, bare: bool = False
 ) -> pl.LazyFrame:
     """One row per answer statement found in ``rows[scope]``: ``row_id``, ``stmt_id``, the
-    option ``letter`` (0-based, or null), the normalized ``stated`` text and its ``kind``
-    (``explicit``, ``leading`` or ``bare``; see the module docstring).
+    option ``letter`` (0-based, or null), the normalized ``stated`` text, the ``tail`` (the
+    rest of the line, punctuation and a leading article kept, lower case; null for a leading
+    word) and its
+    ``kind`` (``explicit``, ``leading`` or ``bare``; see the module docstring).
 
     ``stmt_id`` is unique over the frame and increases with the position of explicit
     statements in their text; leading and bare statements get negative ids.
     """
     fixed = list(FIXED_CHOICES)
     fixed_words = sorted({c for labels in FIXED_CHOICES.values() for c in labels})
+    # one segment per statement: from its start to the next statement's start (or the end)
+    segments = (
+        pl.col(scope)
+        .str.replace_all(r"(?i)" + STATEMENT_START, _MARK + "$0")
+        .str.split(_MARK)
+        .list.slice(1)
+    )
     explicit = (
-        rows.select("row_id", pl.col(scope).str.extract_all(STATEMENT).alias("stmt"))
-        .explode("stmt")
-        .filter(pl.col("stmt").is_not_null())
-        .with_columns(groups=pl.col("stmt").str.extract_groups(STATEMENT))
+        rows.select("row_id", segments.alias("segment"))
+        .explode("segment")
+        .with_columns(groups=pl.col("segment").str.extract_groups(r"^" + STATEMENT))
+        .filter(pl.col("groups").struct.field("2").is_not_null())
         .select(
             "row_id",
             stmt_id=pl.int_range(pl.len(), dtype=pl.Int64),  # unique, not per row
             letter=_letter_index(pl.col("groups").struct.field("1")),
             stated=normalize_answer(pl.col("groups").struct.field("2")),
+            tail=_plain(pl.col("segment").str.extract(_TAIL, 1)),
             kind=pl.lit("explicit"),
         )
     )
@@ -91,6 +114,7 @@ def answer_statements(
             stmt_id=pl.lit(-1, pl.Int64),
             letter=pl.lit(None, pl.Int64),
             stated=pl.col(scope).str.extract(r"^\W*(\w+)\b").str.to_lowercase(),
+            tail=pl.lit(None, pl.String),
             kind=pl.lit("leading"),
         )
         .filter(pl.col("stated").is_in(fixed_words))
@@ -104,6 +128,7 @@ def answer_statements(
                 stmt_id=pl.lit(-2, pl.Int64),
                 letter=_letter_index(pl.col(scope).str.extract(BARE_LETTER)),
                 stated=normalize_answer(first_line.str.strip_chars_end(" .!?;:,")),
+                tail=_plain(first_line),
                 kind=pl.lit("bare"),
             )
         )
@@ -111,13 +136,16 @@ def answer_statements(
 
 
 def _options(rows: pl.LazyFrame, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
-    """One row per (row_id, option): ``opt_idx`` and the normalized option text ``opt``."""
+    """One row per (row_id, option): ``opt_idx``, the normalized option text ``opt`` and
+    ``opt_plain`` (the same with a leading article kept)."""
     return (
         rows.select("row_id", "choices", *keep)
         .with_columns(opt_idx=pl.int_ranges(pl.col("choices").list.len()))
         .explode("choices", "opt_idx")
         .with_columns(
-            opt=normalize_answer(pl.col("choices")), opt_idx=pl.col("opt_idx").cast(pl.Int64)
+            opt=normalize_answer(pl.col("choices")),
+            opt_plain=_plain(pl.col("choices")),
+            opt_idx=pl.col("opt_idx").cast(pl.Int64),
         )
         .drop("choices")
     )
@@ -133,10 +161,15 @@ def _named(stated: pl.Expr, opt: pl.Expr) -> pl.Expr:
 
 
 def _pairs(stmts: pl.LazyFrame, options: pl.LazyFrame) -> pl.LazyFrame:
-    """Every (statement, option) pair of a row with ``matched`` (the statement names it)."""
+    """Every (statement, option) pair of a row with ``matched`` (the statement names it) and
+    ``verbatim`` (its tail names the option with the option's own article: ``the ground``
+    rather than ``ground`` when a question offers both)."""
+    tail = pl.col("tail")
     return stmts.join(options, on="row_id").with_columns(
         matched=(pl.col("letter") == pl.col("opt_idx")).fill_null(False)
         | _named(pl.col("stated"), pl.col("opt"))
+        | _named(tail.str.replace(_ARTICLE, ""), pl.col("opt")).fill_null(False),
+        verbatim=_named(tail, pl.col("opt_plain")).fill_null(False),
     )
 
 
@@ -182,7 +215,8 @@ def extract_answers(
 
     Precedence: the *last* explicit statement that names an option (a factual output ends
     "… So the answer is X."), else a leading label word, else a bare option (letter or text).
-    Within one statement the letter wins over the text, then the longest option text named.
+    Within one statement the letter wins over the text, then the longest option text named,
+    then the option named with its own article, then the first option.
     ``bare=False`` reads explicit and leading statements only (a rationale that merely opens
     with an option's word does not answer it).
     """
@@ -199,8 +233,8 @@ def extract_answers(
             opt_len=pl.col("opt").str.len_chars(),
         )
         .sort(
-            ["row_id", "rank", "stmt_id", "by_letter", "opt_len"],
-            descending=[False, False, True, True, True],
+            ["row_id", "rank", "stmt_id", "by_letter", "opt_len", "verbatim", "opt_idx"],
+            descending=[False, False, True, True, True, True, False],
         )
         .group_by("row_id", maintain_order=True)
         .agg(predicted_index=pl.col("opt_idx").first())

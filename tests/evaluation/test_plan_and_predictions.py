@@ -69,9 +69,24 @@ def test_consistency_prompt_carries_the_students_own_explanation(cqa_test_table)
 
 
 def test_explanation_of_a_factual_output_drops_its_answer():
-    frame = pl.DataFrame({"t": ["Fish swim. So the answer is river.", "No answer here"]})
+    frame = pl.DataFrame(
+        {
+            "t": [
+                "Fish swim. So the answer is river.",
+                "No answer here",
+                # the LAST "So the answer is" ends the rationale (FACTUAL_ANSWER's docstring)
+                "Rivers hold fish, so the answer is not the desert. So the answer is river.",
+                "So the answer is river.",
+            ]
+        }
+    )
     out = frame.select(explanation_text("factual", pl.col("t")))["t"].to_list()
-    assert out == ["Fish swim.", "No answer here"]
+    assert out == [
+        "Fish swim.",
+        "No answer here",
+        "Rivers hold fish, so the answer is not the desert.",
+        "",
+    ]
 
 
 def test_teacher_accuracy_of_the_study_rationales(cqa_test_table):

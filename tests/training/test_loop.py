@@ -9,12 +9,12 @@ import pytest
 
 from llm_distillation.consolidation.views import VIEWS
 from llm_distillation.evaluation.dev_answers import GreedyDevAccuracy
-from llm_distillation.training.conditions import condition_spec
-from llm_distillation.training.config import TrainingConfig
-from llm_distillation.training.examples import build_examples
 from llm_distillation.training.batches import VIEW_INDEX, collate, label_loss_module
 from llm_distillation.training.checkpoints import latest_checkpoint
+from llm_distillation.training.conditions import condition_spec
+from llm_distillation.training.config import TrainingConfig
 from llm_distillation.training.data_plan import DataPlan, Groups, epoch_steps
+from llm_distillation.training.examples import build_examples
 from llm_distillation.training.loop import train_student
 from llm_distillation.training.losses import view_mean_losses, view_sums
 from llm_distillation.training.students import build_student

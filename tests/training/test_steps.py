@@ -179,7 +179,8 @@ def test_one_step_gradient_equals_the_documented_objective(teacher_folder, spec,
     plan = DataPlan(example_groups(train.examples, condition_views(condition)), cfg, 1)
     micro = [[train.examples[i] for i in idx] for idx in plan.local(0, 0)]
     rows = [e for mb in micro for e in mb]
-    assert {e.view for e in rows} == set(weights := view_weights(condition))
+    weights = view_weights(condition)
+    assert {e.view for e in rows} == set(weights)
     counts = np.zeros(len(VIEWS))
     for e in rows:
         counts[VIEW_INDEX[e.view]] += e.n_label_tokens

@@ -65,6 +65,36 @@ def test_t5_from_config_uses_the_local_tokenizer(teacher_folder):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_t5_from_config_has_an_untied_head(teacher_folder, tmp_path):
+    """T5 v1.1: the LM head is its own matrix (transformers 5's T5Config would tie it), the
+    encoder and decoder share the input embedding, and a saved student loads back untied."""
+    st = build_student(TINY_T5, source=teacher_folder, seed=0)
+    model = st.model
+    head, shared = model.get_output_embeddings().weight, model.shared.weight
+    assert head is not shared and head.data_ptr() != shared.data_ptr()
+    assert not torch.equal(head, shared)
+    assert model.encoder.embed_tokens.weight is shared
+    assert model.decoder.embed_tokens.weight is shared
+    assert model.config.tie_word_embeddings is False
+    assert not model.config.scale_decoder_outputs  # v1.1 does not rescale the decoder output
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params - sum(p.numel() for p in model.shared.parameters()) > head.numel()
+    # a training step changes the head and the embedding differently
+    ids = torch.tensor([[5, 6, 7, st.tokenizer.eos_token_id]])
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    assert not torch.equal(head.grad, shared.grad)
+    back = build_student(
+        {
+            "kind": "hub",
+            "model_id": str(save_student(st, tmp_path / "t5")),
+            "architecture": "seq2seq",
+        }
+    ).model
+    assert back.get_output_embeddings().weight.data_ptr() != back.shared.weight.data_ptr()
+    assert torch.equal(back.get_output_embeddings().weight, head.detach())
+
+
 def test_pretrained_folder_loads_safetensors_only(teacher_folder, tmp_path):
     st = build_student({"kind": "hub", "model_id": str(teacher_folder), "architecture": "causal"})
     assert st.decoder_only and st.model.config.num_hidden_layers == 3

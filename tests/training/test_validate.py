@@ -61,8 +61,114 @@ def test_missing_or_empty_rationale_column(teacher_folder):
     ):
         _check(teacher_folder, train_table=empty, condition="mt_unrevised")
     no_cf = table.drop([c for c in table.columns if c.startswith("counterfactual_")])
-    with pytest.raises(TrainingSetupError, match=r"no counterfactual rationale columns"):
+    with pytest.raises(TrainingSetupError, match=r"no counterfactual rationale column"):
         _check(teacher_folder, train_table=no_cf, condition="cf_unrevised")
+
+
+CF_COLUMNS = [f"counterfactual_prompt_answer_{i}_rationale" for i in range(1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("condition", "key", "drop", "message"),
+    [
+        # no counterfactual rationale column: the counterfactual views (and, on CQA, the
+        # MT+CF factual target) cannot be built
+        (
+            "mt_cf_unrevised",
+            None,
+            CF_COLUMNS,
+            r"condition 'mt_cf_unrevised' \(MT\+CF:Unrevised; .*factual_rationale counterfactual\)"
+            r" on benchmark 'cqa': the training table has no counterfactual rationale column "
+            r"'counterfactual_prompt_answer_1_rationale' .*needed for the counterfactual views "
+            r"and for the factual view's target",
+        ),
+        # one option's column is missing: CQA has five
+        (
+            "cf_unrevised",
+            None,
+            CF_COLUMNS[4:],
+            r"condition 'cf_unrevised' \(CF:Unrevised.* on benchmark 'cqa': .*no counterfactual "
+            r"rationale column 'counterfactual_prompt_answer_5_rationale' \(cqa has 5 options",
+        ),
+        # a factual_rationale kind the table lacks
+        (
+            {"name": "cf_unrevised", "factual_rationale": "revised", "label": None},
+            "cf_revised_factual",
+            ["few_shot_revision"],
+            r"condition 'cf_revised_factual' \(mode cf, rationale unrevised; factual_rationale "
+            r"revised\) on benchmark 'cqa': the training table has no column 'few_shot_revision' "
+            r"\(needed for the factual view's target: factual_rationale revised\)",
+        ),
+        (
+            "mt_cf_revised",
+            None,
+            ["few_shot_revision"],
+            r"condition 'mt_cf_revised' \(MT\+CF:Revised.*on benchmark 'cqa': .*no column "
+            r"'few_shot_revision' \(needed for the explain view's target: revised rationales\)",
+        ),
+    ],
+)
+def test_a_condition_that_cannot_be_built_names_condition_benchmark_and_column(
+    teacher_folder, condition, key, drop, message
+):
+    table = consolidated_table(8).drop(drop)
+    with pytest.raises(TrainingSetupError, match=message):
+        _check(
+            teacher_folder,
+            train_table=table,
+            condition=condition,
+            condition_key=key,
+            benchmark="cqa",
+        )
+
+
+def test_the_benchmark_decides_the_factual_rationale(teacher_folder):
+    """MT+CF's factual target is the gold option's counterfactual rationale on CQA only (the
+    study's cqa.py); e-SNLI and StrategyQA use the condition's own kind."""
+    table = consolidated_table(8)
+    cond, _, _ = _check(teacher_folder, condition="mt_cf_revised", benchmark="cqa")
+    assert cond.factual_rationale == "counterfactual"
+    for benchmark in ("esnli", "strategyqa"):
+        renamed = table.with_columns(benchmark=pl.lit(benchmark))
+        cond, _, _ = _check(teacher_folder, train_table=renamed, condition="mt_cf_revised")
+        assert cond.factual_rationale is None
+    # the benchmark is read from the table when not given
+    with pytest.raises(TrainingSetupError, match=r"on benchmark 'cqa'.*'few_shot_revision'"):
+        _check(teacher_folder, train_table=table.drop("few_shot_revision"))
+    # an explicit factual_rationale is kept on every benchmark
+    own = {"name": "mt_cf_unrevised", "factual_rationale": "unrevised"}
+    cond, _, _ = _check(teacher_folder, condition=own, benchmark="cqa")
+    assert cond.factual_rationale == "unrevised"
+
+
+def test_the_training_node_fails_naming_the_cell_before_any_model_loads(teacher_folder):
+    from llm_distillation.pipelines.experiment import Cell
+    from llm_distillation.pipelines.student_training.nodes import build_training_views
+
+    params = {
+        "matrix": {
+            "benchmarks": ["cqa"],
+            "students": ["tiny"],
+            "conditions": ["mt_cf_unrevised"],
+            "seeds": [0],
+        },
+        "students": {"tiny": TINY_T5},
+        "training": {"batch_size": 2},
+    }
+    table = consolidated_table(8)
+    no_cf = table.drop(CF_COLUMNS)
+    cell = Cell("cqa", "tiny", "mt_cf_unrevised", (0,))
+    with pytest.raises(
+        TrainingSetupError,
+        match=r"student_training \(cqa_tiny_mt_cf_unrevised\): condition 'mt_cf_unrevised' "
+        r"\(MT\+CF:Unrevised.*on benchmark 'cqa': .*'counterfactual_prompt_answer_1_rationale'",
+    ):
+        build_training_views(no_cf, no_cf, str(teacher_folder), params, cell=cell)
+    train, _ = build_training_views(table, table, str(teacher_folder), params, cell=cell)
+    factual = train.filter(pl.col("view") == "factual").row(0, named=True)
+    row = table.filter(pl.col("example_id") == factual["example_id"]).row(0, named=True)
+    gold_cf = row[CF_COLUMNS[row["answer_index"]]]
+    assert factual["target"] == f"{gold_cf} So the answer is {row['answer']}."
 
 
 def test_unknown_student_or_condition(teacher_folder):

@@ -49,8 +49,9 @@ PROMPT_SCHEMA: Final = pl.Schema(
     }
 )
 ANSWER_VIEWS: Final = ("predict", "factual")
-FACTUAL_ANSWER: Final = r"(?is)^(.*?)\s*\bso\s+the\s+answer\s+is\b.*$"
-"""The rationale part of a factual output: the text before its final "So the answer is"."""
+FACTUAL_ANSWER: Final = r"(?is)^(.*)\bso\s+the\s+answer\s+is\b.*$"
+"""The rationale part of a factual output: the text before its final "So the answer is"
+(greedy: a rationale that itself says "so the answer is" keeps that part)."""
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def train_cell(
     from llm_distillation.training.students import build_student
 
     student_spec = cfg.students[cell.student]
-    condition = cfg.conditions[cell.condition]
+    condition = cfg.condition_for(cell)  # the study's targets of the cell's benchmark
     source = teacher_source(student_spec, teacher_folder)
     folders: dict[int, str] = {}
     curves: list[pl.DataFrame] = []

@@ -14,6 +14,11 @@ key                 study label        (mode, rationale)
 ==================  =================  ==========================
 
 The total loss is ``Σ_view weight(view) · L_view`` with the weights of :func:`view_weights`.
+
+The factual target's rationale follows the study's code per benchmark
+(:data:`STUDY_FACTUAL_RATIONALE`, applied by :func:`for_benchmark`): on CommonsenseQA the
+MT+CF conditions train the gold option's counterfactual-prompt rationale, everywhere else the
+condition's own kind (``docs/study_parity.md``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ MODE_VIEWS: Final[dict[str, tuple[str, ...]]] = {
 }
 VIEW_RATIONALE: Final = {"unrevised": "positive", "revised": "revised"}
 """Rationale kind of a condition -> the ``rationale`` argument of ``build_views``."""
+
+STUDY_FACTUAL_RATIONALE: Final[dict[str, dict[str, str]]] = {
+    "cqa": {"mt_cf": "counterfactual"},
+}
+"""benchmark -> mode -> the study's ``factual_rationale`` where it is not the condition's own
+rationale kind. The study's ``src/dataloaders/cqa.py`` builds the ``both`` (MT+CF) factual
+target with ``_template_for_counterfactual_training`` called without ``target_rationale``, so
+from ``counterfactual_prompt_answer_{gold}_rationale``; its ``counterfactual_prefix`` (CF) mode
+passes ``target_rationale`` (the positive rationale). ``esnli.py`` and ``strategyqa.py`` pass
+``target_rationale`` in every mode (positive, or the revision for MT+CF:Revised). A mode or
+benchmark not listed keeps the condition's own kind."""
 
 
 def condition_spec(
@@ -104,7 +120,20 @@ def accuracy_view(condition: ConditionSpec) -> str:
     return "predict" if "predict" in condition_views(condition) else "factual"
 
 
+def for_benchmark(condition: ConditionSpec, benchmark: str) -> ConditionSpec:
+    """``condition`` as trained on ``benchmark``: an unset ``factual_rationale`` takes the
+    study's value for the benchmark and mode (:data:`STUDY_FACTUAL_RATIONALE`); one set in the
+    condition is kept."""
+    if condition.factual_rationale is not None or "factual" not in condition_views(condition):
+        return condition
+    kind = STUDY_FACTUAL_RATIONALE.get(benchmark, {}).get(condition.mode)
+    if kind is None:
+        return condition
+    return condition.model_copy(update={"factual_rationale": kind})
+
+
 def factual_rationale(condition: ConditionSpec) -> str:
-    """The ``factual_rationale`` argument of ``build_views`` for this condition."""
+    """The ``factual_rationale`` argument of ``build_views`` for this condition (resolve the
+    benchmark's first: :func:`for_benchmark`)."""
     kind = condition.factual_rationale or condition.rationale
     return "counterfactual" if kind == "counterfactual" else VIEW_RATIONALE[kind]

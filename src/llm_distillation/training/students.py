@@ -7,7 +7,9 @@
 - ``t5_config``: a T5 v1.1-style encoder-decoder built from the spec's sizes, randomly
   initialised under the seed, with a tokenizer from a LOCAL file (no Hub). pad id = decoder
   start id = the tokenizer's pad token (EOS when it has none); EOS = the tokenizer's EOS;
-  vocabulary size = ``len(tokenizer)``.
+  vocabulary size = ``len(tokenizer)``. As in v1.1, the encoder and decoder share the input
+  embedding and the LM head is a separate matrix (:func:`untie_lm_head`: transformers 5's
+  ``T5Config`` forces ``tie_word_embeddings=True``, which would make the head the embedding).
 - ``hub``: ``from_pretrained(model_id, revision=…)`` — a Hub id (conf/paper: Qwen/Qwen3-0.6B,
   google/t5-v1_1-base / -large) or a local folder.
 
@@ -188,6 +190,7 @@ def _t5_from_config(spec: T5ConfigSpec, tokenizer_path: Path, seed: int) -> Stud
     )
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
+    untie_lm_head(model)
     model.generation_config.decoder_start_token_id = pad
     model.generation_config.pad_token_id = pad
     model.generation_config.eos_token_id = int(eos)
@@ -198,6 +201,28 @@ def _t5_from_config(spec: T5ConfigSpec, tokenizer_path: Path, seed: int) -> Stud
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
     return Student(model, tokenizer, decoder_only=False, spec=spec)
+
+
+def untie_lm_head(model: Any) -> None:
+    """Give a T5 model its own LM head (T5 v1.1: untied), in place.
+
+    transformers 5's ``T5Config`` sets ``tie_word_embeddings=True`` whatever it is given (it
+    only reads a ``False`` as "do not scale the decoder output", v1.1's other difference), so a
+    T5 built from a config has ``lm_head.weight is shared.weight``. This replaces the head by
+    a new matrix drawn as HF initialises an untied head (normal, std ``initializer_factor``,
+    from the torch generator: seeded by the caller), drops the head from the model's tied
+    keys, and sets ``config.tie_word_embeddings = False`` so the saved config says so. The
+    encoder and decoder keep sharing the input embedding."""
+    import torch
+
+    d_model, vocab = model.shared.weight.shape[1], model.shared.weight.shape[0]
+    head = torch.nn.Linear(d_model, vocab, bias=False)
+    torch.nn.init.normal_(head.weight, mean=0.0, std=model.config.initializer_factor)
+    model.lm_head = head
+    tied = getattr(model, "all_tied_weights_keys", None)
+    if isinstance(tied, dict):
+        tied.pop("lm_head.weight", None)
+    model.config.tie_word_embeddings = False
 
 
 def _hub(spec: HubSpec) -> Student:

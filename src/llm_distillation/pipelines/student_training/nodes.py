@@ -66,12 +66,14 @@ def build_training_views(
     *,
     cell: Cell,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Train and dev rows -> the views the cell's condition trains (``VIEW_SCHEMA``).
+    """Train and dev rows -> the views the cell's condition trains (``VIEW_SCHEMA``), with the
+    study's targets of the cell's benchmark (``StudentTrainingParams.condition_for``).
 
     First checks the setup without loading a model (``training.validate``): the student's
-    folder or tokenizer exists, the table has the rationale columns the condition needs, the
-    tokenizer encodes the targets. Fails, naming the setting, when a view the condition needs
-    has no usable text (e.g. ``mt_cf_revised`` on a table without revised rationales).
+    folder or tokenizer exists, the table has the rationale columns the condition needs on
+    this benchmark, the tokenizer encodes the targets. Fails, naming the condition, the
+    benchmark and the column, when a view the condition needs cannot be built (e.g.
+    ``mt_cf_revised`` on a table without revised rationales).
     """
     from llm_distillation.pipelines.experiment import teacher_source
     from llm_distillation.training.conditions import condition_views
@@ -80,7 +82,7 @@ def build_training_views(
     from llm_distillation.training.validate import validate_training_setup
 
     cfg = StudentTrainingParams.model_validate(params)
-    condition = cfg.conditions[cell.condition]
+    condition = cfg.condition_for(cell)
     student = cfg.students[cell.student]
     source = teacher_source(student, teacher_model)
     local = student_source(student, source)
@@ -92,6 +94,8 @@ def build_training_views(
         source=source,
         tokenizer=load_tokenizer(local) if local is not None else None,
         setting=f"student_training ({cell.namespace})",
+        benchmark=cell.benchmark,
+        condition_key=cell.condition,
     )
     seed = cfg.data.seed
     out = []

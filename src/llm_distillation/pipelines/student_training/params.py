@@ -19,7 +19,7 @@ from llm_distillation.errors import require_known
 from llm_distillation.pipelines.experiment import Cell
 from llm_distillation.sampling import Subsample
 from llm_distillation.schema import BENCHMARKS
-from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec
+from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec, for_benchmark
 from llm_distillation.training.config import ConditionSpec, StudentSpec, TrainingConfig
 
 _NAME = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
@@ -145,6 +145,12 @@ class StudentTrainingParams(StrictModel):
         if not override:
             return self.training
         return TrainingConfig.model_validate({**self.training.model_dump(), **override})
+
+    def condition_for(self, cell: Cell) -> ConditionSpec:
+        """The cell's condition as trained on its benchmark: ``conditions[cell.condition]``
+        with the study's per-benchmark factual rationale when the condition sets none
+        (:func:`llm_distillation.training.conditions.for_benchmark`)."""
+        return for_benchmark(self.conditions[cell.condition], cell.benchmark)
 
     def cells(self) -> list[Cell]:
         """Every cell of the matrix (see :mod:`llm_distillation.pipelines.experiment`)."""
