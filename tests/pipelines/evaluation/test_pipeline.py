@@ -10,6 +10,7 @@ from llm_distillation.pipelines import validate_parameters
 from llm_distillation.pipelines.evaluation import nodes
 from llm_distillation.pipelines.experiment import Cell
 
+
 def _no_options():
     from llm_distillation.evaluation.predictions import PREDICTION_SCHEMA
 
@@ -156,7 +157,9 @@ def cell_outputs(cqa_test_table, tiny_students):
         cond = cell.condition
         generations = nodes.generate_outputs(students, sample, ids, params, TRAINING, **names)
         predictions = nodes.score_predictions(generations, sample, TRAINING, condition=cond)
-        accuracy = nodes.compute_accuracy(predictions, _no_options(), params, TRAINING, condition=cond)
+        accuracy = nodes.compute_accuracy(
+            predictions, _no_options(), params, TRAINING, condition=cond
+        )
         explanations = nodes.collect_explanations(
             generations, predictions, sample, ids, TRAINING, condition=cond
         )
