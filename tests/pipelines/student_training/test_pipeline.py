@@ -225,5 +225,5 @@ def test_keep_checkpoints_and_a_lower_save_precision(data_dir, shared_data):
     assert "- stored dtype: bfloat16" in (path / "README.md").read_text()
     summary = json.loads((path / SUMMARY_FILE).read_text())
     assert summary["dtype"] == "bfloat16"
-    run = path.parent  # .../seed_0/<fingerprint>/final -> its checkpoints stay
+    run = data_dir / "06_models" / "checkpoints" / cell / "seed_0" / summary["fingerprint"]
     assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_00000002"]
