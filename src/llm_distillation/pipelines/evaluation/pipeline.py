@@ -169,7 +169,6 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
                 ),
                 Node(
                     stack_metrics,
-                    stack_option_answers,
                     inputs=[
                         x for n in ns for x in (f"{n}.explanation_metrics", f"{n}.metric_summary")
                     ],
