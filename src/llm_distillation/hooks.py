@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -11,6 +13,9 @@ logger = logging.getLogger(__name__)
 
 
 class ProjectHooks:
+    def __init__(self) -> None:
+        self._data_dir: Path | None = None
+
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         """Bind the session's configuration for the pipelines built from it (reading
@@ -21,6 +26,7 @@ class ProjectHooks:
 
         bind_config_loader(context.config_loader)
         validate_parameters(context.params)
+        self._data_dir = _data_dir(context)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -50,6 +56,9 @@ class ProjectHooks:
         """End the run's log with the path of every report it wrote: the study's first, this
         run's own (the evaluation report) last, each Markdown before its HTML; the very last
         line names the HTML report of the run."""
+        if self._data_dir is not None and self._data_dir.is_dir():
+            size, files = folder_size(self._data_dir)
+            logger.info("Data folder %s: %.2f GB in %d files", self._data_dir, size / 1e9, files)
         names = sorted(
             (n for n in pipeline.all_outputs() if n.endswith(("report_html", "report_md"))),
             key=lambda n: (n.startswith("evaluation"), n.endswith("report_html"), n),
@@ -58,6 +67,31 @@ class ProjectHooks:
             path = _saved_path(catalog, name)
             if path is not None:
                 logger.info("Report %s: %s", name, path)
+
+
+def _data_dir(context: Any) -> Path | None:
+    """The run's data folder: ``--params data_dir=…`` or the ``data_dir`` global, relative to
+    the project."""
+    try:
+        value = context.params.get("data_dir") or context.config_loader["globals"].get("data_dir")
+    except Exception:  # no globals: nothing to measure
+        return None
+    if not value:
+        return None
+    path = Path(str(value))
+    return path if path.is_absolute() else Path(context.project_path) / path
+
+
+def folder_size(folder: Path) -> tuple[int, int]:
+    """Bytes and number of the files under ``folder`` (links not followed)."""
+    size = files = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            if not path.is_symlink():
+                size += path.stat().st_size
+                files += 1
+    return size, files
 
 
 def _saved_path(catalog: Any, name: str) -> str | None:

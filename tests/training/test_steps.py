@@ -14,8 +14,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from llm_distillation.consolidation.merge import consolidate
-from llm_distillation.consolidation.study_import import import_study
 from llm_distillation.consolidation.views import VIEWS
 from llm_distillation.training.batches import VIEW_INDEX, label_loss_module
 from llm_distillation.training.conditions import (
@@ -29,32 +27,12 @@ from llm_distillation.training.data_plan import DataPlan, epoch_steps, example_g
 from llm_distillation.training.examples import build_examples
 from llm_distillation.training.loop import backward_step, train_student
 from llm_distillation.training.students import build_student
-from tests.consolidation.conftest import study_raw
+from tests.training.conftest import STUDY_ROWS
 from tests.training.helpers import TINY_T5, consolidated_table
 
 torch = pytest.importorskip("torch")
 
 SHRUNK = {"kind": "shrunk_causal", "layers": [0, 2]}
-STUDY_ROWS = 120
-
-
-@pytest.fixture(scope="module")
-def study_cqa_train(shared_data):
-    """The study teacher's first consolidated CQA train rows (every view, every option)."""
-    from llm_distillation.pipelines.consolidation.params import StudyImportParams
-
-    examples, long, _ = import_study(
-        study_raw(shared_data, "cqa", "llama", "train", STUDY_ROWS), "llama"
-    )
-    study = StudyImportParams()
-    return consolidate(
-        long.lazy(),
-        examples,
-        benchmark="cqa",
-        split="train",
-        checks=study.checks,
-        required_tasks=study.required_tasks,
-    ).table
 
 
 def _config(**kw):

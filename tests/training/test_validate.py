@@ -39,6 +39,7 @@ def test_named_conditions_have_stable_keys_and_study_labels():
         "mt_unrevised": "MT:Unrevised",
         "mt_cf_unrevised": "MT+CF:Unrevised",
         "mt_cf_revised": "MT+CF:Revised",
+        "untrained": "Untrained",
     }
     assert condition_spec({"name": "mt_cf_revised", "gamma": 0.7}).gamma == 0.7
 

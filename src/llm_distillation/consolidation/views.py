@@ -30,6 +30,9 @@ from llm_distillation.teacher.records import counterfactual_column, counterfactu
 logger = logging.getLogger(__name__)
 
 VIEWS: Final = ("predict", "explain", "factual", "counterfactual")
+PREDICT_PREFIX: Final = "The answer is "
+"""The ``predict`` target is ``PREDICT_PREFIX + <gold option>`` (also the continuation option
+log-likelihood scores: ``evaluation.option_loglik``)."""
 RationaleKind = Literal["positive", "revised"]
 RATIONALE_COLUMNS: Final = {
     "positive": TASK_COLUMNS["positive_rationale"],
@@ -110,7 +113,7 @@ def build_views(
         factual = pl.col(RATIONALE_COLUMNS[factual_rationale])
     explain = pl.col(RATIONALE_COLUMNS[rationale])
     gold_views = {  # view -> (target, whether the row has the text it needs)
-        "predict": (_concat("The answer is ", pl.col("_gold")), pl.lit(True)),
+        "predict": (_concat(PREDICT_PREFIX, pl.col("_gold")), pl.lit(True)),
         "explain": (explain, _usable(explain)),
         "factual": (
             _concat(factual.str.strip_chars(), " So the answer is ", pl.col("_gold"), "."),

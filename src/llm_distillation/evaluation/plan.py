@@ -68,7 +68,8 @@ class CellPlan:
 
     @property
     def answer_views(self) -> tuple[str, ...]:
-        return tuple(v for v in ANSWER_VIEWS if v in self.trained_views)
+        """The trained answer views; an untrained student is asked the primary one."""
+        return tuple(v for v in ANSWER_VIEWS if v in self.trained_views) or (self.primary_view,)
 
     @property
     def explanation_view(self) -> str | None:

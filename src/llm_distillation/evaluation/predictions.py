@@ -231,8 +231,9 @@ def accuracy_table(
 ) -> pl.DataFrame:
     """Accuracy of each run and answer view (``ACCURACY_SCHEMA``), with a bootstrap 95% CI
     seeded by ``seed`` (the same for every run, so a run's interval is reproducible).
-    ``unparseable`` outputs count as wrong."""
-    answers = predictions.filter(pl.col("view").is_in(["predict", "factual"]))
+    ``unparseable`` outputs count as wrong. Option log-likelihood answers
+    (``evaluation.option_loglik``, view ``option_loglik``) get rows of their own."""
+    answers = predictions.filter(pl.col("view").is_in(["predict", "factual", "option_loglik"]))
     rows = []
     keys = [*RUN_KEYS, "split", "view"]
     for group, part in answers.group_by(keys, maintain_order=True):

@@ -153,7 +153,7 @@ def train_cell(
     import polars as pl
 
     from llm_distillation.evaluation.dev_answers import GreedyDevAccuracy
-    from llm_distillation.training.conditions import accuracy_view
+    from llm_distillation.training.conditions import accuracy_view, condition_views
     from llm_distillation.training.examples import tokenize_views
     from llm_distillation.training.loop import CURVES_SCHEMA, train_student
     from llm_distillation.training.students import build_student
@@ -174,6 +174,18 @@ def train_cell(
             cell, seed, settings, train_views=train_views, dev_views=dev_views, source=source
         )
         finished = store.finished(seed, fingerprint)
+        if finished is None and not condition_views(condition):  # untrained: the student as built
+            student = build_student(student_spec, source=source, seed=seed)
+            finished = _save_finished(
+                store.final_dir(seed, fingerprint),
+                cell,
+                seed,
+                _untrained_result(student),
+                settings=settings,
+                fingerprint=fingerprint,
+                save_dtype=training.save_dtype,
+            )
+            del student
         if finished is None:
             student = build_student(student_spec, source=source, seed=seed)
             tokenize = {
@@ -211,9 +223,11 @@ def train_cell(
                 result,
                 settings=settings,
                 fingerprint=fingerprint,
+                save_dtype=training.save_dtype,
             )
             del student, result
-            store.drop_checkpoints(seed, fingerprint)  # the finished student replaces them
+            if not training.keep_checkpoints:  # the finished student replaces them
+                store.drop_checkpoints(seed, fingerprint)
         folders[seed] = str(finished)
         seed_curves = pl.read_parquet(finished / CURVES_FILE).cast(dict(CURVES_SCHEMA))
         curves.append(
@@ -229,6 +243,41 @@ def train_cell(
     return folders, pl.concat(curves, how="vertical")
 
 
+def _model_card(summary: Mapping[str, Any]) -> str:
+    """A short model card of a finished student (what it is, how it was trained, its dtype)."""
+    condition = summary["settings"]["condition"]
+    best = summary.get("best_dev") or {}
+    dev = ", ".join(f"{k} {v:.4f}" for k, v in sorted(best.items())) or "none"
+    return (
+        f"# {summary['cell']} (seed {summary['seed']})\n\n"
+        f"- benchmark: {summary['benchmark']}; student: {summary['student']} "
+        f"({summary['architecture']}, {summary['parameters']:,} parameters)\n"
+        f"- condition: {summary['condition']} ({condition.get('label') or condition['mode']})\n"
+        f"- stored dtype: {summary['dtype']}\n"
+        f"- optimizer steps: {summary['steps']}; kept step: {summary.get('best_step')} "
+        f"(select_by {summary.get('select_by')}); dev metrics there: {dev}\n"
+        f"- run fingerprint: {summary['fingerprint']} (training_summary.json has every "
+        "setting)\n"
+    )
+
+
+def _untrained_result(student: Any) -> Any:
+    """The ``TrainingResult`` of a student that is not trained (the ``untrained`` baseline)."""
+    import polars as pl
+
+    from llm_distillation.training.loop import CURVES_SCHEMA, TrainingResult
+
+    return TrainingResult(
+        model=student.model,
+        tokenizer=student.tokenizer,
+        curves=pl.DataFrame(schema=CURVES_SCHEMA),
+        best={},
+        best_step=None,
+        steps=0,
+        summary={"select_by": None, "untrained": True},
+    )
+
+
 def _save_finished(
     folder: Path,
     cell: Cell,
@@ -237,10 +286,12 @@ def _save_finished(
     *,
     settings: Mapping[str, Any],
     fingerprint: str,
+    save_dtype: str | None = None,
 ) -> Path:
-    """The trained student (``save_pretrained``, safetensors) + tokenizer + summary + curves,
-    written into ``folder`` atomically (a ``.partial`` sibling renamed into place) by the main
-    process; the other processes of a distributed run only return the path."""
+    """The trained student (``save_pretrained``, safetensors; in ``save_dtype`` when given) +
+    tokenizer + summary + curves + a model card (``README.md``), written into ``folder``
+    atomically (a ``.partial`` sibling renamed into place) by the main process; the other
+    processes of a distributed run only return the path."""
     import json
     import shutil
 
@@ -253,7 +304,13 @@ def _save_finished(
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        result.model.save_pretrained(str(partial))
+        model = result.model
+        if save_dtype is not None:
+            import torch
+
+            model = model.to(getattr(torch, save_dtype))
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        model.save_pretrained(str(partial))
         result.tokenizer.save_pretrained(str(partial))
         result.curves.write_parquet(partial / CURVES_FILE)
         summary = {
@@ -264,6 +321,7 @@ def _save_finished(
             "seed": seed,
             "fingerprint": fingerprint,
             "architecture": type(result.model).__name__,
+            "dtype": dtype,
             "parameters": int(sum(p.numel() for p in result.model.parameters())),
             "steps": result.steps,
             "best_step": result.best_step,
@@ -272,6 +330,7 @@ def _save_finished(
             **{k: v for k, v in result.summary.items() if k not in {"best", "steps"}},
         }
         (partial / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+        (partial / "README.md").write_text(_model_card(summary))
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
     state.wait_for_everyone()

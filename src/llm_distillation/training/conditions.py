@@ -11,6 +11,7 @@ key                 study label        (mode, rationale)
 ``mt_unrevised``    MT:Unrevised       (mt, unrevised)
 ``mt_cf_unrevised`` MT+CF:Unrevised    (mt_cf, unrevised)
 ``mt_cf_revised``   MT+CF:Revised      (mt_cf, revised)
+``untrained``       Untrained          (untrained, –): no training, a baseline
 ==================  =================  ==========================
 
 The total loss is ``Σ_view weight(view) · L_view`` with the weights of :func:`view_weights`.
@@ -36,6 +37,7 @@ NAMED_CONDITIONS: Final[dict[str, ConditionSpec]] = {
     "mt_unrevised": ConditionSpec(mode="mt", rationale="unrevised", label="MT:Unrevised"),
     "mt_cf_unrevised": ConditionSpec(mode="mt_cf", rationale="unrevised", label="MT+CF:Unrevised"),
     "mt_cf_revised": ConditionSpec(mode="mt_cf", rationale="revised", label="MT+CF:Revised"),
+    "untrained": ConditionSpec(mode="untrained", label="Untrained"),
 }
 """The study's four named conditions plus the standard baseline (α = β = γ = 0.5)."""
 
@@ -44,6 +46,7 @@ MODE_VIEWS: Final[dict[str, tuple[str, ...]]] = {
     "mt": ("predict", "explain"),
     "cf": ("factual", "counterfactual"),
     "mt_cf": ("predict", "explain", "factual", "counterfactual"),
+    "untrained": (),
 }
 VIEW_RATIONALE: Final = {"unrevised": "positive", "revised": "revised"}
 """Rationale kind of a condition -> the ``rationale`` argument of ``build_views``."""
@@ -100,6 +103,8 @@ def condition_views(condition: ConditionSpec) -> tuple[str, ...]:
 def view_weights(condition: ConditionSpec) -> dict[str, float]:
     """Weight of each trained view's loss (the study's formulas; see the module docstring)."""
     a, b, g = condition.alpha, condition.beta, condition.gamma
+    if condition.mode == "untrained":
+        return {}
     if condition.mode == "standard":
         return {"predict": 1.0}
     if condition.mode == "mt":

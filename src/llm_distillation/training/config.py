@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_valid
 from llm_distillation.config import StrictModel
 
 STUDENT_KINDS: Final = ("shrunk_causal", "t5_config", "hub")
-MODES: Final = ("standard", "mt", "cf", "mt_cf")
+MODES: Final = ("standard", "mt", "cf", "mt_cf", "untrained")
 RATIONALE_KINDS: Final = ("unrevised", "revised")
-Mode = Literal["standard", "mt", "cf", "mt_cf"]
+Mode = Literal["standard", "mt", "cf", "mt_cf", "untrained"]
 Rationale = Literal["unrevised", "revised"]
 
 
@@ -88,7 +88,8 @@ _STUDENT_ADAPTER: Final = TypeAdapter(StudentSpec)
 class ConditionSpec(StrictModel):
     """A training condition: which views are trained and how their losses are weighted.
 
-    ``standard``: L_predict. ``mt``: α·L_predict + (1−α)·L_explain. ``cf``: L_factual +
+    ``untrained``: no training (the student as built: a pretrained baseline). ``standard``:
+    L_predict. ``mt``: α·L_predict + (1−α)·L_explain. ``cf``: L_factual +
     L_counterfactual. ``mt_cf``: γ·[α·L_predict + (1−α)·L_explain] + (1−γ)·[β·L_factual +
     (1−β)·L_counterfactual]. ``rationale`` picks the explain target (``unrevised`` = the
     teacher's positive rationale, or ``revised``); ``factual_rationale`` the rationale inside the
@@ -128,7 +129,12 @@ class TrainingConfig(StrictModel):
     eval_batch_size: int = Field(default=32, ge=1)
     eval_every: int = Field(default=0, ge=0)
     checkpoint_every: int = Field(default=0, ge=0)
-    keep_checkpoints: int = Field(default=1, ge=1)
+    keep_checkpoints: int = Field(default=0, ge=0)
+    """Step checkpoints kept once the student is saved (0: all removed, the finished student
+    replaces them); while training, the newest ``max(1, keep_checkpoints)`` are kept."""
+    save_dtype: Literal["float32", "bfloat16", "float16"] | None = None
+    """Store the finished student in this precision (named in its model card, ``README.md``);
+    None: as trained (float32 on CPU)."""
     log_every: int = Field(default=10, ge=1)
     max_length: int = Field(default=300, ge=8)
     seed: int = 0

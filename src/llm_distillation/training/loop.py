@@ -280,7 +280,7 @@ def train_student(
                 optimizer,
                 scheduler,
                 accelerator,
-                keep=config.keep_checkpoints,
+                keep=max(1, config.keep_checkpoints),
                 epoch=epoch,
                 step_in_epoch=index,
                 processes=world,

@@ -10,6 +10,13 @@ from llm_distillation.pipelines import validate_parameters
 from llm_distillation.pipelines.evaluation import nodes
 from llm_distillation.pipelines.experiment import Cell
 
+
+def _no_options():
+    from llm_distillation.evaluation.predictions import PREDICTION_SCHEMA
+
+    return pl.DataFrame(schema=PREDICTION_SCHEMA)
+
+
 CELLS = [Cell("cqa", "tiny", c, (0, 1)) for c in ("standard", "cf_unrevised", "mt_cf_revised")]
 
 
@@ -150,7 +157,9 @@ def cell_outputs(cqa_test_table, tiny_students):
         cond = cell.condition
         generations = nodes.generate_outputs(students, sample, ids, params, TRAINING, **names)
         predictions = nodes.score_predictions(generations, sample, TRAINING, condition=cond)
-        accuracy = nodes.compute_accuracy(predictions, params, TRAINING, condition=cond)
+        accuracy = nodes.compute_accuracy(
+            predictions, _no_options(), params, TRAINING, condition=cond
+        )
         explanations = nodes.collect_explanations(
             generations, predictions, sample, ids, TRAINING, condition=cond
         )
@@ -239,7 +248,7 @@ def _run_cell(table, students, training, condition, *, benchmark, table_name="te
         students, sample, ids, SMALL, training, **names, condition=condition
     )
     preds = nodes.score_predictions(gens, sample, training, condition=condition)
-    acc = nodes.compute_accuracy(preds, SMALL, training, condition=condition)
+    acc = nodes.compute_accuracy(preds, _no_options(), SMALL, training, condition=condition)
     skipped = nodes.record_skipped_metrics(sample, SMALL, training, **names, condition=condition)
     expl = nodes.collect_explanations(gens, preds, sample, ids, training, condition=condition)
     metrics, summary = nodes.score_explanations(

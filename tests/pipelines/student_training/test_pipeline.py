@@ -183,3 +183,47 @@ def test_a_killed_kedro_run_resumes_the_cell(data_dir, shared_data):
     summary = json.loads((PROJECT_ROOT / seed0 / SUMMARY_FILE).read_text())
     assert summary["steps"] == 60
     assert summary["resumed_from"] and 0 < summary["resumed_from"] < 60
+
+
+@pytest.mark.slow
+def test_the_untrained_baseline_is_saved_as_built(data_dir, shared_data):
+    import torch
+    from safetensors.torch import load_file
+
+    from llm_distillation.training.students import build_student
+
+    cell = "cqa_smollm2_shrunk_untrained"
+    matrix = {"seeds": [0], "students": ["smollm2_shrunk"], "conditions": ["untrained"]}
+    params = {
+        "shared_data_dir": str(shared_data),
+        "student_training": {**TINY, "matrix": matrix},
+    }
+    run_pipelines(["student_training"], data_dir, params=params, namespaces=[cell])
+    folder = data_dir / "06_models" / "students" / cell
+    path = _students(folder).load()[0]
+    summary = json.loads((__import__("pathlib").Path(path) / SUMMARY_FILE).read_text())
+    assert summary["steps"] == 0 and summary["untrained"] is True
+    saved = load_file(f"{path}/model.safetensors")
+    teacher = data_dir / "06_models" / "teacher" / "smollm2-135m-instruct"
+    built = build_student({"kind": "shrunk_causal", "num_layers": 1}, source=teacher, seed=0)
+    state = built.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
+
+
+@pytest.mark.slow
+def test_keep_checkpoints_and_a_lower_save_precision(data_dir, shared_data):
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    training = {**TINY["training"], "keep_checkpoints": 1, "save_dtype": "bfloat16"}
+    _train(data_dir, shared_data, matrix={"seeds": [0]}, training=training)
+    cell = CELLS[0]
+    path = Path(_students(data_dir / "06_models" / "students" / cell).load()[0])
+    with safe_open(str(path / "model.safetensors"), framework="pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}  # noqa: SIM118
+    assert "- stored dtype: bfloat16" in (path / "README.md").read_text()
+    summary = json.loads((path / SUMMARY_FILE).read_text())
+    assert summary["dtype"] == "bfloat16"
+    run = data_dir / "06_models" / "checkpoints" / cell / "seed_0" / summary["fingerprint"]
+    assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_00000002"]

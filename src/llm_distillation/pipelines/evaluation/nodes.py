@@ -20,6 +20,8 @@ from llm_distillation.evaluation.metrics import (
     SUMMARY_SCHEMA,
     explanation_metrics,
 )
+from llm_distillation.evaluation.option_loglik import VIEW as OPTION_VIEW
+from llm_distillation.evaluation.option_loglik import score_options_cell
 from llm_distillation.evaluation.plan import CellPlan, plan_for
 from llm_distillation.evaluation.predictions import (
     ACCURACY_SCHEMA,
@@ -111,17 +113,43 @@ def score_predictions(
     return score_generations(generations, examples, _plan(student_training, condition).primary_view)
 
 
+def score_options(
+    student_model: dict[int, str],
+    examples: pl.DataFrame,
+    params: dict[str, Any],
+    *,
+    cell: str,
+    benchmark: str,
+    student: str,
+    condition: str,
+) -> pl.DataFrame:
+    """Every seed's answer to every test example by option log-likelihood
+    (``<ns>.option_predictions``, view ``option_loglik``; empty when
+    ``evaluation.option_loglik`` is off)."""
+    cfg = EvaluationParams.model_validate(params)
+    if not cfg.option_loglik:
+        return pl.DataFrame(schema=PREDICTION_SCHEMA)
+    return score_options_cell(
+        student_model,
+        examples,
+        CellInfo(cell=cell, benchmark=benchmark, student=student, condition=condition),
+        settings=cfg.engine.settings(),
+    )
+
+
 def compute_accuracy(
     predictions: pl.DataFrame,
+    option_predictions: pl.DataFrame,
     params: dict[str, Any],
     student_training: dict[str, Any],
     *,
     condition: str,
 ) -> pl.DataFrame:
-    """Accuracy per run and answer view with a bootstrap 95% CI (``<ns>.accuracy``)."""
+    """Accuracy per run and answer view with a bootstrap 95% CI (``<ns>.accuracy``): the
+    generated answers' views and ``option_loglik``."""
     cfg = EvaluationParams.model_validate(params)
     return accuracy_table(
-        predictions,
+        pl.concat([predictions, option_predictions], how="vertical"),
         _plan(student_training, condition).primary_view,
         resamples=cfg.bootstrap_resamples,
         seed=cfg.seed,
@@ -244,6 +272,23 @@ def stack_accuracy(*accuracies: pl.DataFrame) -> pl.DataFrame:
     return rows.select(
         *REPORT_KEYS, "accuracy", "ci_low", "ci_high", "cell", "split", "view", "n", "unparseable"
     )
+
+
+def stack_option_answers(*parts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every cell's option log-likelihood answers and accuracy rows, for reporting both
+    accuracies side by side (``evaluation.option_predictions_all``,
+    ``evaluation.option_accuracy_all``). ``parts``: ``option_predictions_1, accuracy_1, …``."""
+    answers = _stack(parts[0::2], PREDICTION_SCHEMA)
+    accuracy = _stack(parts[1::2], ACCURACY_SCHEMA).filter(pl.col("view") == OPTION_VIEW)
+    return (
+        answers.select(
+            "example_id", *REPORT_KEYS, "correct", "cell", "split", "view", "predicted_index",
+            "gold_index",
+        ),
+        accuracy.select(
+            *REPORT_KEYS, "accuracy", "ci_low", "ci_high", "cell", "split", "view", "n"
+        ),
+    )  # fmt: skip
 
 
 def stack_metrics(*parts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

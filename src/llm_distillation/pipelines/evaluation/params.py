@@ -92,6 +92,10 @@ class EvaluationParams(StrictModel):
     seed: int = 0
     """Seeds the example samples, the bootstrap and the LAS folds."""
     bootstrap_resamples: int = Field(default=1000, ge=10)
+    option_loglik: bool = True
+    """Also score every test example by option log-likelihood (``evaluation.option_loglik``:
+    the option whose "The answer is {option}" the student finds most likely, length
+    normalised): an accuracy that does not depend on the answer format."""
     max_new_tokens: LengthParams = LengthParams()
     engine: EngineParams = EngineParams()
     metrics: MetricsParams = MetricsParams()

@@ -7,11 +7,14 @@ Per cell (namespace ``<cell>`` = ``Cell.namespace``, the namespace student train
     test_sample -> record_skipped_metrics -> <cell>.skipped_metrics
     student_model + test_sample -> generate_outputs -> <cell>.generations
         -> score_predictions    -> <cell>.predictions -> compute_accuracy -> <cell>.accuracy
+    student_model + test_sample -> score_options -> <cell>.option_predictions (option
+        log-likelihood answers; compute_accuracy adds their view, ``option_loglik``)
         -> collect_explanations -> <cell>.explanations
         -> score_explanations   -> <cell>.explanation_metrics, <cell>.metric_summary
 
 Outside the namespaces: ``evaluation.teacher_accuracy`` (the teacher's rationales of each
-benchmark's test split), ``evaluation.predictions_all`` / ``accuracy_all`` / ``metrics_all`` /
+benchmark's test split), ``evaluation.predictions_all`` / ``accuracy_all`` /
+``option_predictions_all`` / ``option_accuracy_all`` / ``metrics_all`` /
 ``metric_summary_all`` / ``skipped_metrics_all`` (every cell stacked: reporting's inputs) and
 the blinded ``evaluation.rating_sheet`` with its ``evaluation.rating_key``. ``<test table>`` is
 ``<source><b>.consolidated_test`` (``<source>``: ``study_`` when
@@ -34,10 +37,12 @@ from llm_distillation.pipelines.evaluation.nodes import (
     generate_outputs,
     record_skipped_metrics,
     score_explanations,
+    score_options,
     score_predictions,
     select_examples,
     stack_accuracy,
     stack_metrics,
+    stack_option_answers,
     stack_predictions,
     stack_skipped_metrics,
     teacher_answer_accuracy,
@@ -96,8 +101,14 @@ def _cell_nodes(cell: Any, names: dict[str, str], cond: dict[str, str], table: s
             name="score_predictions",
         ),
         Node(
+            _bind(score_options, **names),
+            inputs=["student_model", "test_sample", PARAMS],
+            outputs="option_predictions",
+            name="score_options",
+        ),
+        Node(
             _bind(compute_accuracy, **cond),
-            inputs=["predictions", PARAMS, TRAINING],
+            inputs=["predictions", "option_predictions", PARAMS, TRAINING],
             outputs="accuracy",
             name="compute_accuracy",
         ),
@@ -149,6 +160,12 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
                     inputs=[f"{n}.accuracy" for n in ns],
                     outputs="evaluation.accuracy_all",
                     name="evaluation_stack_accuracy",
+                ),
+                Node(
+                    stack_option_answers,
+                    inputs=[x for n in ns for x in (f"{n}.option_predictions", f"{n}.accuracy")],
+                    outputs=["evaluation.option_predictions_all", "evaluation.option_accuracy_all"],
+                    name="evaluation_stack_option_answers",
                 ),
                 Node(
                     stack_metrics,
