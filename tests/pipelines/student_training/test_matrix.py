@@ -43,10 +43,11 @@ def test_cells_are_benchmark_student_condition_with_seeds_inside():
     assert len({c.namespace for c in cells}) == len(cells)
 
 
-def test_default_matrix_is_ten_cells_of_one_seed():
+def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
     cells = load_matrix("local")
     assert [c.namespace for c in cells] == [
-        f"cqa_{s}_{c}" for s in ("smollm2_shrunk", "t5_small") for c in CONDITIONS
+        "cqa_smollm2_135m_standard",
+        "cqa_smollm2_135m_mt_unrevised",
     ]
     assert {c.seeds for c in cells} == {(0,)}
 
