@@ -181,7 +181,23 @@ def _run_evaluation_analysis(inputs: dict[str, pl.DataFrame]) -> Any:
 
     _Kept = _kept_dataset()
     pipeline = create_evaluation_pipeline(
-        accuracy="acc", predictions="pred", metrics="met", curves=["curves"], skipped="skipped"
+        accuracy="acc",
+        predictions="pred",
+        metrics="met",
+        curves=["curves"],
+        skipped="skipped",
+        option_accuracy="oacc",
+        option_predictions="opred",
+    )
+    # option log-likelihood answers: the generated ones' rows, all parsed (a format-free score)
+    inputs.setdefault(
+        "oacc", inputs["acc"].with_columns(view=pl.lit("option_loglik"), accuracy=pl.lit(0.4))
+    )
+    inputs.setdefault(
+        "opred",
+        inputs["pred"].with_columns(
+            view=pl.lit("option_loglik"), predicted_index=pl.col("gold_index")
+        ),
     )
     catalog = DataCatalog(
         {
@@ -244,6 +260,9 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
             seeds == 1
         )
     assert html.index('<section class="box">') < html.index("<h2>Accuracy by condition")
+    assert "Generated answers vs option log-likelihood" in html
+    option_paired = catalog["evaluation_option_paired_tests"].load()
+    assert "mcnemar" in set(option_paired["test"])
     assert "not recorded" in html
     figure = catalog["evaluation_accuracy_figure"].load()
     assert any(line.get_label() == "chance (20%)" for line in figure.axes[0].lines)

@@ -279,6 +279,8 @@ def analyse_paired_predictions(
 ) -> pl.DataFrame:
     """Per-example predictions -> McNemar / Cochran's Q (Holm) and the GEE, one result table."""
     p = _params(params)
+    if predictions.height == 0:  # e.g. no option log-likelihood answers (option_loglik off)
+        return concat_results([])
     labelled, order = _labelled(predictions, p, student_training)
     e = p.evaluation
     return concat_results(
@@ -396,9 +398,31 @@ _RUN_COLUMNS = (
 )
 
 
+def side_by_side_accuracy(runs: pl.DataFrame, options: pl.DataFrame) -> pl.DataFrame:
+    """Per run: the generated answers' accuracy (primary view) and the option log-likelihood
+    accuracy, each with its 95% bootstrap CI (``runs`` and ``options`` already labelled)."""
+    keys = ["benchmark", "student", "condition", "seed"]
+    generated = runs.select(
+        *keys,
+        "n",
+        generated="accuracy",
+        generated_ci_low="ci_low",
+        generated_ci_high="ci_high",
+        unparseable="unparseable",
+    )
+    if options.height == 0:
+        return generated
+    likelihood = options.select(
+        *keys, option_loglik="accuracy", option_ci_low="ci_low", option_ci_high="ci_high"
+    )
+    return generated.join(likelihood, on=keys, how="left", maintain_order="left")
+
+
 def build_evaluation_report(
     *,
     accuracy: pl.DataFrame,
+    option_accuracy: pl.DataFrame,
+    option_paired: pl.DataFrame,
     predictions: pl.DataFrame,
     metrics: pl.DataFrame,
     skipped: pl.DataFrame,
@@ -429,6 +453,7 @@ def build_evaluation_report(
         pl.col("condition").replace_strict(rank, default=len(rank)),
         "seed",
     )
+    options, _ = _labelled(option_accuracy, p, student_training)
     skipped_cells, _ = _labelled(skipped, p, student_training)
     one_seed = cells.height > 0 and cells["seeds"].max() == 1
     sections = [
@@ -451,6 +476,9 @@ def build_evaluation_report(
             tables={
                 "Cells: seeds, test examples, accuracy, parseable answers, chance": cells,
                 "Accuracy per run (fractions; 95% bootstrap CI over test examples)": runs,
+                "Generated answers vs option log-likelihood (acc_norm: the option whose "
+                '"The answer is {option}" the student finds most likely), per run, 95% '
+                "bootstrap CIs": side_by_side_accuracy(runs, options),
                 "Group means over seeds": accuracy_summary,
                 "Tests": accuracy_tests,
             },
@@ -468,8 +496,12 @@ def build_evaluation_report(
         ),
         ReportSection(
             "Paired per-example comparisons",
-            statements=describe(paired, p.alpha),
-            tables={"McNemar, Cochran's Q and GEE": paired},
+            statements=describe(paired, p.alpha)
+            + [f"Option log-likelihood answers: {s}" for s in describe(option_paired, p.alpha)],
+            tables={
+                "McNemar, Cochran's Q and GEE": paired,
+                "The same on option log-likelihood answers": option_paired,
+            },
         ),
         ReportSection(
             "Automatic explanation metrics",

@@ -109,6 +109,9 @@ def create_evaluation_pipeline(
     metrics: str = "evaluation.metrics_all",
     curves: list[str] | None = None,
     skipped: str = "evaluation.skipped_metrics_all",
+    *,
+    option_accuracy: str = "evaluation.option_accuracy_all",
+    option_predictions: str = "evaluation.option_predictions_all",
 ) -> Pipeline:
     """The study's analyses on this project's evaluation outputs (tag ``evaluation_analysis``).
 
@@ -116,13 +119,17 @@ def create_evaluation_pipeline(
     + ``n, ci_low, ci_high, unparseable``), ``predictions`` (``example_id, benchmark, student,
     condition, seed, correct`` + ``predicted_index, gold_index``), ``metrics`` (``example_id,
     condition, seed, metric, value``), ``skipped`` (``benchmark, student, condition, metric,
-    reason``: the metrics the evaluation skipped), ``curves`` (default: every matrix cell's
+    reason``: the metrics the evaluation skipped), ``option_accuracy`` /
+    ``option_predictions`` (the option log-likelihood answers, shown beside the generated
+    ones and tested the same way), ``curves`` (default: every matrix cell's
     ``<cell>.training_curves``); and ``params:student_training`` for the conditions' names.
     """
     if curves is None:
         curves = [f"{cell.namespace}.training_curves" for cell in load_matrix()]
     report_inputs = {
         "accuracy": accuracy,
+        "option_accuracy": option_accuracy,
+        "option_paired": "evaluation_option_paired_tests",
         "predictions": predictions,
         "metrics": metrics,
         "skipped": skipped,
@@ -150,6 +157,12 @@ def create_evaluation_pipeline(
                 analyse_paired_predictions,
                 [predictions, PARAMS, TRAINING],
                 "evaluation_paired_tests",
+            ),
+            Node(
+                analyse_paired_predictions,
+                inputs=[option_predictions, PARAMS, TRAINING],
+                outputs="evaluation_option_paired_tests",
+                name="analyse_option_paired_predictions",
             ),
             _node(
                 analyse_explanation_metrics, [metrics, PARAMS, TRAINING], "evaluation_metric_tests"
