@@ -190,29 +190,45 @@ class StudentModelDataset(
             raise DatasetError("no trained students to save (an empty seed mapping)")
         folders = {int(seed): Path(str(getattr(f, "folder", f))) for seed, f in data.items()}
         summaries = {seed: check_student_folder(f) for seed, f in folders.items()}
-        with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / "students"
-            for seed, folder in sorted(folders.items()):
-                shutil.copytree(folder, staged / seed_folder_name(seed))
-            first = summaries[min(summaries)]
-            manifest = {
-                "seeds": sorted(folders),
-                "cell": first.get("cell"),
-                "benchmark": first.get("benchmark"),
-                "student": first.get("student"),
-                "condition": first.get("condition"),
-            }
-            (staged / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-            target = self._get_save_path()
-            if self._local:
-                Path(str(target)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(staged, str(target))
-            else:
+        first = summaries[min(summaries)]
+        manifest = {
+            "seeds": sorted(folders),
+            "cell": first.get("cell"),
+            "benchmark": first.get("benchmark"),
+            "student": first.get("student"),
+            "condition": first.get("condition"),
+        }
+        target = self._get_save_path()
+        if self._local:
+            # staged beside the target, the finished students' files hard-linked (no second
+            # copy on disk; a file system without links gets copies), then renamed into place
+            final = Path(str(target))
+            staged = final.with_name(f".partial-{final.name}")
+            shutil.rmtree(staged, ignore_errors=True)
+            self._stage(folders, manifest, staged, copy_function=link_or_copy)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staged.rename(final)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                staged = Path(tmp) / "students"
+                self._stage(folders, manifest, staged, copy_function=shutil.copy2)
                 # the manifest goes last: a version without it is incomplete
                 for child in sorted(staged.iterdir(), key=lambda p: p.name == MANIFEST_FILE):
                     remote = f"{self._remote(target)}/{child.name}"
                     self._fs.put(str(child), remote, recursive=child.is_dir())
         self._invalidate_cache()
+
+    @staticmethod
+    def _stage(
+        folders: Mapping[int, Path],
+        manifest: Mapping[str, Any],
+        staged: Path,
+        *,
+        copy_function: Any,
+    ) -> None:
+        for seed, folder in sorted(folders.items()):
+            shutil.copytree(folder, staged / seed_folder_name(seed), copy_function=copy_function)
+        (staged / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
 
     def _invalidate_cache(self) -> None:
         self._fs.invalidate_cache(self._remote(self._filepath))
@@ -323,6 +339,16 @@ class CheckpointStore:
         """The finished student folder of ``(seed, fingerprint)``, if a run completed it."""
         final = self.root / seed_folder_name(seed) / fingerprint / "final"
         return final if (final / SUMMARY_FILE).is_file() else None
+
+
+def link_or_copy(src: str, dst: str) -> str:
+    """Hard-link ``src`` to ``dst`` (the finished student's files are never written again),
+    or copy it where links are not possible (another file system)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
 
 
 class TrainingCheckpointsDataset(AbstractDataset[Any, CheckpointStore]):

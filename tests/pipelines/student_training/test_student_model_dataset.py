@@ -74,6 +74,21 @@ def test_save_load_exists_and_versions(tmp_path):
     assert "cqa_tiny_standard" in str(_dataset(tmp_path)._describe()["filepath"])
 
 
+def test_a_local_save_links_the_finished_files_instead_of_copying(tmp_path):
+    import os
+
+    finished = _student_folder(tmp_path / "run" / "final", 0)
+    ds = _dataset(tmp_path)
+    ds.save({0: finished})
+    saved = tmp_path / ds.load()[0] / "model.safetensors"
+    assert os.path.samefile(saved, finished / "model.safetensors")  # one copy on disk
+    assert not list((tmp_path / "students" / "cqa_tiny_standard").glob(".partial-*"))
+    import shutil
+
+    shutil.rmtree(finished)  # the store drops a stale run: the catalog's version stays whole
+    assert _dataset(tmp_path).load()[0] and saved.stat().st_size > 0
+
+
 def test_preview_shows_size_config_and_best_dev_score(tmp_path):
     ds = _dataset(tmp_path)
     ds.save({3: _student_folder(tmp_path / "run" / "s3", 3, accuracy=0.625)})
