@@ -192,42 +192,47 @@ def _target_logprobs(logits: Any, targets: Any, mask: Any) -> Any:
 def _decoder_only_batch(model: Any, prompts: list[Any], examples: list[Any], k: int, pad: int):
     """Σ log p of the continuations of ``examples`` (``k`` per prompt, in prompt order): the
     left-padded prompts prefilled once, their cache repeated ``k`` times, the continuations
-    (less their last token, whose successor is not scored) right-padded after it."""
+    (less their last token, whose successor is not scored) right-padded after it; the LM head
+    only at the prompts' last and the continuations' real positions
+    (:func:`llm_distillation.training.losses.token_losses`, as the row-by-row path)."""
     import torch
     from transformers import DynamicCache
 
+    from llm_distillation.training.losses import token_losses
+
     device = next(model.parameters()).device
+    base = getattr(model, model.base_model_prefix)
     ids, mask = _padded(prompts, pad, left=True)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     ids, mask, positions = (t.to(device) for t in (ids, mask, positions))
     cache = DynamicCache(config=model.config)
-    first = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        cache=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    ).logits[:, -1]
+    last = base(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+    ).last_hidden_state[:, -1]
     conts = [e.input_ids[len(e.input_ids) - e.n_label_tokens :] for e in examples]
-    heads = torch.tensor([c[0] for c in conts], device=device)
-    first = first.repeat_interleave(k, dim=0)[:, None]
-    total = _target_logprobs(first, heads[:, None], torch.ones_like(heads[:, None]))
+    hidden = [last.repeat_interleave(k, dim=0)]
+    targets = [torch.tensor([c[0] for c in conts], device=device)]
+    rows = [torch.arange(len(conts), device=device)]
     if max(len(c) for c in conts) > 1:
         cache.batch_repeat_interleave(k)
         cont, cmask = _padded([c[:-1] for c in conts], pad)
-        targets, _ = _padded([c[1:] for c in conts], 0)
-        cont, cmask, targets = (t.to(device) for t in (cont, cmask, targets))
+        nexts, _ = _padded([c[1:] for c in conts], 0)
+        cont, cmask, nexts = (t.to(device) for t in (cont, cmask, nexts))
         lengths = mask.sum(-1).repeat_interleave(k)[:, None]
-        logits = model(
+        states = base(
             input_ids=cont,
             attention_mask=torch.cat([mask.repeat_interleave(k, dim=0), cmask], dim=-1),
             position_ids=lengths + torch.arange(cont.shape[1], device=device),
             cache=cache,
             use_cache=True,
-        ).logits
-        total = total + _target_logprobs(logits, targets, cmask)
-    return total.cpu().numpy()
+        ).last_hidden_state
+        real = cmask.bool()
+        hidden.append(states[real])
+        targets.append(nexts[real])
+        rows.append(real.nonzero()[:, 0])
+    losses = token_losses(torch.cat(hidden), torch.cat(targets), model.get_output_embeddings())
+    sums = losses.new_zeros(len(conts)).index_add(0, torch.cat(rows), losses)
+    return (-sums).cpu().numpy()
 
 
 def _encoder_decoder_batch(model: Any, prompts: list[Any], examples: list[Any], k: int, pad: int):
