@@ -11,19 +11,20 @@ and a trained one whose free text does not parse.
 Each prompt is computed once and all its options are scored from it: examples (rows with the
 same prompt ids) with the same number of options are batched, ``batch_size // options``
 examples a batch. Decoder-only: the left-padded prompts are prefilled into a ``DynamicCache``
-(position ids from the mask's cumulative sum, as generation does), whose last logits score each
+(position ids from the mask's cumulative sum, as generation does), whose last state scores each
 option's first token; the cache is repeated once per option and the options' remaining tokens,
-right-padded, run after it (attention mask: the prompt's, then the option's; positions continuing
-from the prompt's length). Encoder-decoder: the encoder runs once per prompt and its states are
-repeated for the options' decoder rows. The prompt is ~90% of a CQA row, so this is ~3x faster
-on CPU than scoring each (prompt, option) row on its own (``shared_prompts=False``: one forward
-per ``batch_size`` rows sorted by length, LM head only at the continuation's positions, the
-training loop's label-only loss module
-:func:`llm_distillation.training.batches.label_loss_module`, i.e. the training loss of that
-target). Both paths tokenise as training does (``training.examples.tokenize_views`` of a
-``predict`` view: prompt ids, then the target's ids with its EOS). The student is loaded as the
-generation engine loads it (:meth:`llm_distillation.generation.GenerationEngine.from_pretrained`:
-device, dtype, the same weights the generated answers come from).
+right-padded, run after it (attention mask: the prompt's, then the option's; positions
+continuing from the prompt's length); the LM head runs only at scored positions.
+Encoder-decoder: the encoder runs once per prompt and its states are repeated for the options'
+decoder rows. The prompt is ~90% of a CQA row, so this is ~3x faster on CPU than scoring each
+(prompt, option) row on its own (``shared_prompts=False``: one forward per ``batch_size`` rows
+sorted by length, LM head only at the continuation's positions, the training loop's label-only
+loss module :func:`llm_distillation.training.batches.label_loss_module`, i.e. the training loss
+of that target). Both paths tokenise as training does (``training.examples.tokenize_views`` of
+a ``predict`` view: prompt ids, then the target's ids with its EOS). The student is loaded as
+the generation engine loads it
+(:meth:`llm_distillation.generation.GenerationEngine.from_pretrained`: device, dtype, the same
+weights the generated answers come from).
 """
 
 from __future__ import annotations
