@@ -12,9 +12,17 @@ evaluation renders them - greedily, and reports generated tokens per second of
 and their ratio, in one run; also how many greedy outputs agree. Loading and a warm-up are
 not timed; ``--repeats`` alternates the variants and keeps each one's fastest run.
 
+``--option-loglik TABLE`` (a consolidated test table, one row per example, parquet) instead
+times option log-likelihood scoring of its first ``--prompts`` examples
+(:func:`llm_distillation.evaluation.option_loglik.continuation_logprobs`): (a) every
+(prompt, option) row on its own (``shared_prompts=False``) vs. (b) each prompt computed once
+for all its options, and the largest difference of their scores.
+
 Usage::
 
     .venv/bin/python benchmarks/evaluation_throughput.py --model PATH/seed_0 --prompts 40
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/evaluation_throughput.py --model PATH \\
+        --prompts 48 --option-loglik data/05_model_input/…/test/llama.parquet
 """
 
 from __future__ import annotations
@@ -116,6 +124,60 @@ def engine(model_dir: str, prompts: list[tuple[str, str]], new_tokens: int, batc
     }
 
 
+def option_loglik(model_dir: str, table_path: Path, n: int, batch: int, repeats: int) -> dict:
+    """Seconds of option log-likelihood scoring, row by row (a) vs. shared prompts (b)."""
+    import polars as pl
+
+    from llm_distillation.evaluation.option_loglik import continuation_logprobs, option_rows
+    from llm_distillation.generation import GenerationEngine
+
+    rows = option_rows(pl.read_parquet(table_path).head(n))
+    with GenerationEngine.from_pretrained(
+        model_dir, device="cpu", dtype="float32", batch_size=batch
+    ) as eng:
+        decoder_only = not eng.is_encoder_decoder
+
+        def score(shared: bool) -> tuple[float, list[float]]:
+            started = time.perf_counter()
+            out = continuation_logprobs(
+                eng.model,
+                eng.tokenizer,
+                rows,
+                decoder_only=decoder_only,
+                batch_size=batch,
+                shared_prompts=shared,
+            )
+            return time.perf_counter() - started, out
+
+        continuation_logprobs(  # warm-up
+            eng.model, eng.tokenizer, rows.head(2), decoder_only=decoder_only, batch_size=batch
+        )
+        best: dict[str, tuple[float, list[float]]] = {}
+        for _ in range(repeats):
+            for name, shared in (("a", False), ("b", True)):
+                seconds, out = score(shared)
+                if name not in best or seconds < best[name][0]:
+                    best[name] = (seconds, out)
+    (a, a_out), (b, b_out) = best["a"], best["b"]
+    diff = max(abs(x - y) for x, y in zip(a_out, b_out, strict=True))
+    examples = rows["example_id"].n_unique()
+    sys.stdout.write(
+        f"option log-likelihood of {examples} examples ({rows.height} rows), batch {batch}, "
+        f"CPU\n(a) row by row: {a:.2f} s\n(b) shared prompts: {b:.2f} s\n"
+        f"ratio (a)/(b): {a / b:.2f}x; largest score difference {diff:.2e}\n"
+    )
+    return {
+        "model": model_dir,
+        "examples": examples,
+        "rows": rows.height,
+        "batch_size": batch,
+        "row_by_row_seconds": a,
+        "shared_prompts_seconds": b,
+        "ratio": a / b,
+        "max_abs_difference": diff,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a student folder (save_pretrained)")
@@ -126,8 +188,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--option-loglik", type=Path, default=None, metavar="TABLE")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.option_loglik:
+        report = option_loglik(
+            args.model, args.option_loglik, args.prompts, args.batch_size, args.repeats
+        )
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+        return report
     prompts = predict_prompts(args.test_file, args.prompts, args.seed)
     best: dict[str, dict] = {}
     for _ in range(args.repeats):

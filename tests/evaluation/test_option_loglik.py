@@ -60,6 +60,29 @@ def test_batched_scores_equal_full_logits(kind, tiny_students, cqa_test_table):
     assert all(x < 0 for x in got)
 
 
+@pytest.mark.parametrize("kind", ["llama", "t5"])
+def test_shared_prompts_equal_row_by_row_scores(kind, tiny_students, cqa_test_table):
+    # 6 examples, one of them with 3 options: groups of 5×5 and 1×3 rows; batch sizes that
+    # give one example a batch, ragged last batches (2+2+1 and 3+2 examples) and one batch
+    table = cqa_test_table.head(6).with_columns(
+        choices=pl.when(pl.int_range(pl.len()) == 2)
+        .then(pl.col("choices").list.head(3))
+        .otherwise(pl.col("choices"))
+    )
+    rows = option_rows(table)
+    assert rows.height == 28
+    with _load(tiny_students[kind][0]) as engine:
+        kwargs = {"decoder_only": not engine.is_encoder_decoder}
+        want = continuation_logprobs(
+            engine.model, engine.tokenizer, rows, batch_size=8, shared_prompts=False, **kwargs
+        )
+        for batch_size in (1, 10, 16, 64):
+            got = continuation_logprobs(
+                engine.model, engine.tokenizer, rows, batch_size=batch_size, **kwargs
+            )
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-4), batch_size
+
+
 def test_the_best_length_normalised_option_wins():
     table = pl.DataFrame(
         {"example_id": ["q1"], "choices": [["cat", "elephant"]], "answer_index": [1]}

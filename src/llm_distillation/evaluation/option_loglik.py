@@ -8,13 +8,23 @@ characters, lm-evaluation-harness' ``acc_norm``) is the student's answer. It nev
 the answer format, so it scores an untrained student fairly (it cannot know "The answer is"),
 and a trained one whose free text does not parse.
 
-All options of a batch of examples are scored together: one forward pass per batch of
-``batch_size`` (prompt, option) rows, sorted by length, with the LM head computed only at the
-continuation's positions (the training loop's label-only loss module,
-:func:`llm_distillation.training.batches.label_loss_module`: the likelihood is the training
-loss of that target). The student is loaded as the generation engine loads it
-(:meth:`llm_distillation.generation.GenerationEngine.from_pretrained`: device, dtype, the
-same weights the generated answers come from).
+Each prompt is computed once and all its options are scored from it: examples (rows with the
+same prompt ids) with the same number of options are batched, ``batch_size // options``
+examples a batch. Decoder-only: the left-padded prompts are prefilled into a ``DynamicCache``
+(position ids from the mask's cumulative sum, as generation does), whose last state scores each
+option's first token; the cache is repeated once per option and the options' remaining tokens,
+right-padded, run after it (attention mask: the prompt's, then the option's; positions
+continuing from the prompt's length); the LM head runs only at scored positions.
+Encoder-decoder: the encoder runs once per prompt and its states are repeated for the options'
+decoder rows. The prompt is ~90% of a CQA row, so this is ~3x faster on CPU than scoring each
+(prompt, option) row on its own (``shared_prompts=False``: one forward per ``batch_size`` rows
+sorted by length, LM head only at the continuation's positions, the training loop's label-only
+loss module :func:`llm_distillation.training.batches.label_loss_module`, i.e. the training loss
+of that target). Both paths tokenise as training does (``training.examples.tokenize_views`` of
+a ``predict`` view: prompt ids, then the target's ids with its EOS). The student is loaded as
+the generation engine loads it
+(:meth:`llm_distillation.generation.GenerationEngine.from_pretrained`: device, dtype, the same
+weights the generated answers come from).
 """
 
 from __future__ import annotations
@@ -63,13 +73,17 @@ def continuation_logprobs(
     batch_size: int = 32,
     max_length: int = 512,
     decoder_start_id: int | None = None,
+    shared_prompts: bool = True,
 ) -> list[float]:
     """Σ log p(continuation token | prompt, earlier tokens) of each row of ``rows``
-    (``prompt``, ``continuation``), in row order; batches of ``batch_size`` rows sorted by
-    length, no gradient."""
+    (``prompt``, ``continuation``), in row order, no gradient.
+
+    ``shared_prompts``: each distinct prompt runs once for all its rows (batches of
+    ``batch_size // rows per prompt`` prompts); otherwise every (prompt, continuation) row runs
+    on its own (batches of ``batch_size`` rows sorted by length). Both give the same scores.
+    """
     import torch
 
-    from llm_distillation.training.batches import collate, label_loss_module, to_device
     from llm_distillation.training.examples import tokenize_views
 
     views = rows.select(
@@ -96,26 +110,152 @@ def continuation_logprobs(
             f"fit max_length {max_length}"
         )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    module = label_loss_module(model, decoder_only, chunk=4096)
-    device = next(model.parameters()).device
-    order = sorted(range(len(examples)), key=lambda i: examples.examples[i].n_tokens)
-    out = np.zeros(len(examples))
+    score = _shared_prompt_logprobs if shared_prompts else _row_logprobs
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = collate(
-                    [examples.examples[i] for i in idx], pad_id=pad, decoder_only=decoder_only
-                )
-                rows_of_tokens = batch["token_rows"].numpy()
-                losses = module(to_device(batch, device)).float().cpu().numpy()
-                sums = np.bincount(rows_of_tokens, weights=losses, minlength=len(idx))
-                out[idx] = -sums
+            out = score(
+                model, examples.examples, pad=pad, decoder_only=decoder_only, batch_size=batch_size
+            )
     finally:
         model.train(was_training)
     return out.tolist()
+
+
+def _row_logprobs(
+    model: Any, examples: list[Any], *, pad: int, decoder_only: bool, batch_size: int
+) -> np.ndarray:
+    """Σ log p of each example's labels, every example a row of its own (label-only loss)."""
+    from llm_distillation.training.batches import collate, label_loss_module, to_device
+
+    module = label_loss_module(model, decoder_only, chunk=4096)
+    device = next(model.parameters()).device
+    order = sorted(range(len(examples)), key=lambda i: examples[i].n_tokens)
+    out = np.zeros(len(examples))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = collate([examples[i] for i in idx], pad_id=pad, decoder_only=decoder_only)
+        rows_of_tokens = batch["token_rows"].numpy()
+        losses = module(to_device(batch, device)).float().cpu().numpy()
+        out[idx] = -np.bincount(rows_of_tokens, weights=losses, minlength=len(idx))
+    return out
+
+
+def _shared_prompt_logprobs(
+    model: Any, examples: list[Any], *, pad: int, decoder_only: bool, batch_size: int
+) -> np.ndarray:
+    """Σ log p of each example's labels, each distinct prompt computed once for all its
+    examples (see the module docstring)."""
+    from llm_distillation.training.losses import IGNORE_INDEX
+
+    by_prompt: dict[tuple[int, ...], list[int]] = {}
+    for i, e in enumerate(examples):
+        n_prompt = len(e.input_ids) if not decoder_only else e.labels.count(IGNORE_INDEX)
+        by_prompt.setdefault(tuple(e.input_ids[:n_prompt]), []).append(i)
+    by_size: dict[int, list[tuple[tuple[int, ...], list[int]]]] = {}
+    for prompt, members in by_prompt.items():
+        by_size.setdefault(len(members), []).append((prompt, members))
+    score = _decoder_only_batch if decoder_only else _encoder_decoder_batch
+    out = np.zeros(len(examples))
+    for k, groups in sorted(by_size.items()):
+        groups.sort(key=lambda g: len(g[0]))
+        per_batch = max(1, batch_size // k)
+        for start in range(0, len(groups), per_batch):
+            chunk = groups[start : start + per_batch]
+            idx = [i for _, members in chunk for i in members]
+            out[idx] = score(model, [p for p, _ in chunk], [examples[i] for i in idx], k, pad)
+    return out
+
+
+def _padded(seqs: list[Any], pad: int, *, left: bool = False) -> tuple[Any, Any]:
+    """``(ids, mask)`` ``(len(seqs), longest)`` long tensors of ``seqs``, padded right (or
+    left) with ``pad``."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        cols = slice(width - len(s), width) if left else slice(0, len(s))
+        ids[i, cols] = torch.tensor(s, dtype=torch.long)
+        mask[i, cols] = 1
+    return ids, mask
+
+
+def _target_logprobs(logits: Any, targets: Any, mask: Any) -> Any:
+    """Σ over positions of log-softmax(``logits``) at ``targets`` where ``mask``: ``(rows,)``."""
+    logits = logits.float()
+    picked = logits.gather(-1, targets[..., None])[..., 0] - logits.logsumexp(-1)
+    return (picked * mask).sum(-1)
+
+
+def _decoder_only_batch(model: Any, prompts: list[Any], examples: list[Any], k: int, pad: int):
+    """Σ log p of the continuations of ``examples`` (``k`` per prompt, in prompt order): the
+    left-padded prompts prefilled once, their cache repeated ``k`` times, the continuations
+    (less their last token, whose successor is not scored) right-padded after it; the LM head
+    only at the prompts' last and the continuations' real positions
+    (:func:`llm_distillation.training.losses.token_losses`, as the row-by-row path)."""
+    import torch
+    from transformers import DynamicCache
+
+    from llm_distillation.training.losses import token_losses
+
+    device = next(model.parameters()).device
+    base = getattr(model, model.base_model_prefix)
+    ids, mask = _padded(prompts, pad, left=True)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    ids, mask, positions = (t.to(device) for t in (ids, mask, positions))
+    cache = DynamicCache(config=model.config)
+    last = base(
+        input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+    ).last_hidden_state[:, -1]
+    conts = [e.input_ids[len(e.input_ids) - e.n_label_tokens :] for e in examples]
+    hidden = [last.repeat_interleave(k, dim=0)]
+    targets = [torch.tensor([c[0] for c in conts], device=device)]
+    rows = [torch.arange(len(conts), device=device)]
+    if max(len(c) for c in conts) > 1:
+        cache.batch_repeat_interleave(k)
+        cont, cmask = _padded([c[:-1] for c in conts], pad)
+        nexts, _ = _padded([c[1:] for c in conts], 0)
+        cont, cmask, nexts = (t.to(device) for t in (cont, cmask, nexts))
+        lengths = mask.sum(-1).repeat_interleave(k)[:, None]
+        states = base(
+            input_ids=cont,
+            attention_mask=torch.cat([mask.repeat_interleave(k, dim=0), cmask], dim=-1),
+            position_ids=lengths + torch.arange(cont.shape[1], device=device),
+            cache=cache,
+            use_cache=True,
+        ).last_hidden_state
+        real = cmask.bool()
+        hidden.append(states[real])
+        targets.append(nexts[real])
+        rows.append(real.nonzero()[:, 0])
+    losses = token_losses(torch.cat(hidden), torch.cat(targets), model.get_output_embeddings())
+    sums = losses.new_zeros(len(conts)).index_add(0, torch.cat(rows), losses)
+    return (-sums).cpu().numpy()
+
+
+def _encoder_decoder_batch(model: Any, prompts: list[Any], examples: list[Any], k: int, pad: int):
+    """Σ log p of the targets of ``examples`` (``k`` per prompt, in prompt order): the encoder
+    run once on the prompts, its states repeated ``k`` times for the right-padded decoder rows."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    device = next(model.parameters()).device
+    ids, mask = _padded(prompts, pad)
+    ids, mask = ids.to(device), mask.to(device)
+    states = model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    dec, dmask = _padded([e.decoder_input_ids for e in examples], pad)
+    targets, _ = _padded([e.labels for e in examples], 0)
+    dec, dmask, targets = dec.to(device), dmask.to(device), targets.to(device)
+    logits = model(
+        encoder_outputs=BaseModelOutput(last_hidden_state=states.repeat_interleave(k, dim=0)),
+        attention_mask=mask.repeat_interleave(k, dim=0),
+        decoder_input_ids=dec,
+        decoder_attention_mask=dmask,
+        use_cache=False,
+    ).logits
+    return _target_logprobs(logits, targets, dmask).cpu().numpy()
 
 
 def option_predictions(
