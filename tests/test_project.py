@@ -127,3 +127,14 @@ def test_paper_environment_resolves_without_gpu_or_hub(monkeypatch):
     for name in ("esnli.test_examples", "evaluation.skipped_metrics_all",
                  "esnli_qwen3_0_6b_mt_cf_revised.skipped_metrics"):  # fmt: skip
         assert name in persisted, name
+
+
+def test_the_data_folder_size_counts_a_hard_linked_file_once(tmp_path):
+    import os
+
+    from llm_distillation.hooks import folder_size
+
+    (tmp_path / "a").write_bytes(b"x" * 1000)
+    os.link(tmp_path / "a", tmp_path / "b")  # the catalog links finished students
+    (tmp_path / "c").symlink_to(tmp_path / "a")
+    assert folder_size(tmp_path) == (1000, 1)

@@ -83,15 +83,17 @@ def _data_dir(context: Any) -> Path | None:
 
 
 def folder_size(folder: Path) -> tuple[int, int]:
-    """Bytes and number of the files under ``folder`` (links not followed)."""
-    size = files = 0
+    """Bytes on disk and number of the files under ``folder``, as ``du`` counts them: symbolic
+    links not followed, a hard-linked file once (the catalog links finished students)."""
+    seen: set[tuple[int, int]] = set()
+    size = 0
     for root, _, names in os.walk(folder):
         for name in names:
-            path = Path(root) / name
-            if not path.is_symlink():
-                size += path.stat().st_size
-                files += 1
-    return size, files
+            stat = (Path(root) / name).lstat()
+            if (stat.st_dev, stat.st_ino) not in seen and not Path(root, name).is_symlink():
+                seen.add((stat.st_dev, stat.st_ino))
+                size += stat.st_size
+    return size, len(seen)
 
 
 def _saved_path(catalog: Any, name: str) -> str | None:
