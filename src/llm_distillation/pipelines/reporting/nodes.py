@@ -418,6 +418,23 @@ def side_by_side_accuracy(runs: pl.DataFrame, options: pl.DataFrame) -> pl.DataF
     return generated.join(likelihood, on=keys, how="left", maintain_order="left")
 
 
+def option_statements(options: pl.DataFrame, order: list[str]) -> list[str]:
+    """One sentence per run on its option log-likelihood accuracy (format-free), in report
+    order."""
+    rank = {c: i for i, c in enumerate(order)}
+    rows = options.sort(
+        "benchmark", "student", pl.col("condition").replace_strict(rank, default=len(rank)), "seed"
+    )
+    return [
+        f"{r['benchmark']}/{r['student']}/{r['condition']} (seed {r['seed']}): "
+        f"{100 * r['accuracy']:.1f}% by option log-likelihood (95% CI "
+        f"{100 * r['ci_low']:.1f}% to {100 * r['ci_high']:.1f}%): the option whose "
+        '"The answer is {option}" it finds most likely, whatever the format of its own answer.'
+        for r in rows.iter_rows(named=True)
+        if r["accuracy"] is not None and r["ci_low"] is not None
+    ]
+
+
 def build_evaluation_report(
     *,
     accuracy: pl.DataFrame,
@@ -465,6 +482,7 @@ def build_evaluation_report(
         ReportSection(
             "Accuracy by condition and student",
             statements=cell_statements(cells, order)
+            + option_statements(options, order)
             + describe(accuracy_tests, p.alpha)
             + describe_shapiro(accuracy_tests, p.alpha),
             figures={
