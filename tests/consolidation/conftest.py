@@ -20,6 +20,25 @@ def study_raw(shared_data, benchmark: str, teacher: str, split: str, n: int) -> 
     return raw
 
 
+def study_consolidated(shared_data, benchmark: str, split: str, n: int, teacher: str = "llama"):
+    """The study import of the first ``n`` rows of one split, consolidated as the pipeline
+    does (the study-import checks and required tasks)."""
+    from llm_distillation.consolidation.merge import consolidate
+    from llm_distillation.consolidation.study_import import import_study
+    from llm_distillation.pipelines.consolidation.params import StudyImportParams
+
+    examples, long, _ = import_study(study_raw(shared_data, benchmark, teacher, split, n), teacher)
+    study = StudyImportParams()
+    return consolidate(
+        long.lazy(),
+        examples,
+        benchmark=benchmark,
+        split=split,
+        checks=study.checks,
+        required_tasks=study.required_tasks,
+    ).table
+
+
 @pytest.fixture(scope="session")
 def study_slices(shared_data):
     """(benchmark, teacher, split) -> (examples, long outputs) of 40 real study rows."""

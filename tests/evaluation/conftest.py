@@ -6,25 +6,13 @@ from __future__ import annotations
 import pytest
 
 from llm_distillation.consolidation.study_import import import_study
-from tests.consolidation.conftest import study_raw
+from tests.consolidation.conftest import study_consolidated, study_raw
 
 
 @pytest.fixture(scope="session")
 def cqa_test_table(shared_data):
     """The study import of the first 16 CQA test rows, consolidated as the pipeline does."""
-    from llm_distillation.consolidation.merge import consolidate
-    from llm_distillation.pipelines.consolidation.params import StudyImportParams
-
-    examples, long, _ = import_study(study_raw(shared_data, "cqa", "llama", "test", 16), "llama")
-    study = StudyImportParams()
-    return consolidate(
-        long.lazy(),
-        examples,
-        benchmark="cqa",
-        split="test",
-        checks=study.checks,
-        required_tasks=study.required_tasks,
-    ).table
+    return study_consolidated(shared_data, "cqa", "test", 16)
 
 
 @pytest.fixture(scope="session")

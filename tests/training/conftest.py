@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_distillation.consolidation.merge import consolidate
-from llm_distillation.consolidation.study_import import import_study
-from tests.consolidation.conftest import study_raw
+from tests.consolidation.conftest import study_consolidated
 from tests.training.helpers import build_tiny_llama
 
 STUDY_ROWS = 120
@@ -24,20 +22,7 @@ def teacher_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def study_cqa_train(shared_data):
     """The study teacher's first consolidated CQA train rows (every view, every option)."""
-    from llm_distillation.pipelines.consolidation.params import StudyImportParams
-
-    examples, long, _ = import_study(
-        study_raw(shared_data, "cqa", "llama", "train", STUDY_ROWS), "llama"
-    )
-    study = StudyImportParams()
-    return consolidate(
-        long.lazy(),
-        examples,
-        benchmark="cqa",
-        split="train",
-        checks=study.checks,
-        required_tasks=study.required_tasks,
-    ).table
+    return study_consolidated(shared_data, "cqa", "train", STUDY_ROWS)
 
 
 @pytest.fixture(scope="session")

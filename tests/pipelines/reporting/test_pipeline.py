@@ -227,6 +227,18 @@ def _text(report: str) -> str:
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", report)
 
 
+def _findings(catalog: Any) -> tuple[str, list[str]]:
+    """The HTML report and, of the HTML and the Markdown report, the text before "What was
+    run" (neither may say nan anywhere)."""
+    html = catalog["evaluation_report_html"].load()
+    out = []
+    for report in (html, catalog["evaluation_report_md"].load()):
+        text = _text(report)
+        assert not _NAN.search(text), _NAN.search(text)
+        out.append(text.split("What was run")[0])
+    return html, out
+
+
 @pytest.mark.parametrize("seeds", [1, 3])
 def test_evaluation_analysis_pipeline(seeds: int) -> None:
     catalog = _run_evaluation_analysis(_evaluation_inputs(seeds))
@@ -242,12 +254,8 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
     cells = catalog["evaluation_cells"].load()
     assert cells["condition"].to_list() == ["Standard", "MT:Unrevised"]
     assert cells["chance"].to_list() == [0.2, 0.2]
-    html = catalog["evaluation_report_html"].load()
-    md = catalog["evaluation_report_md"].load()
-    for report in (html, md):
-        text = _text(report)
-        assert not _NAN.search(text), _NAN.search(text)
-        findings = text.split("What was run")[0]
+    html, findings_of = _findings(catalog)
+    for findings in findings_of:
         assert "mt_unrevised" not in findings and "MT:Unrevised vs Standard" in findings
         assert "What this run can tell you" in findings
         assert "Chance level (guessing one option): cqa 20.0% (1 of 5 options)." in findings
@@ -274,12 +282,8 @@ def test_evaluation_analysis_pipeline(seeds: int) -> None:
 def test_evaluation_report_of_an_all_unparseable_one_seed_run() -> None:
     """Issue 14's default run: one seed, every answer unparseable, accuracy 0."""
     catalog = _run_evaluation_analysis(_evaluation_inputs(1, unparseable=True))
-    html = catalog["evaluation_report_html"].load()
-    md = catalog["evaluation_report_md"].load()
-    for report in (html, md):
-        text = _text(report)
-        assert not _NAN.search(text), _NAN.search(text)
-        findings = text.split("What was run")[0]
+    _, findings_of = _findings(catalog)
+    for findings in findings_of:
         assert "Parseable answers (stating one option): 0.0% of all answers" in findings
         assert "McNemar and GEE on correct not possible: all answers unparseable; cells cqa/S" in (
             findings
