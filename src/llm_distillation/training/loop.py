@@ -184,11 +184,11 @@ def train_student(
             },
         )
 
-    def evaluate(step: int) -> None:
+    def evaluate(step: int, dev: ExampleSet) -> None:
         model.eval()
         metrics = dev_losses(
             accelerator, module, dev, weights, views_trained, pad_id, config.eval_batch_size
-        )  # type: ignore[arg-type]
+        )
         if dev_scorer is not None:
             metrics.update(dev_scorer(run.model, student.tokenizer))
         model.train()
@@ -268,7 +268,7 @@ def train_student(
             log_counts.zero_()
             state.log_tokens, t_log = 0, now
         if dev is not None and len(dev) and _at(done, config.eval_every, config):
-            evaluate(done)
+            evaluate(done, dev)
         if root is not None and _at(done, config.checkpoint_every, config):
             state.log_sums = log_sums.tolist()  # the one host sync of a checkpoint
             state.log_counts = log_counts.tolist()
