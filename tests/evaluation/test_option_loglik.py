@@ -26,9 +26,9 @@ def _load(folder):
 
 def _reference(model, tokenizer, prompt, continuation, *, decoder_only):
     """Σ log p(continuation) from one unpadded forward with full logits."""
-    from llm_distillation.generation.tokenize import encode_prompt, encode_target
+    from llm_distillation.generation.tokenize import encode_prompt, encode_target, student_prompt
 
-    p = encode_prompt(tokenizer, prompt)
+    p = encode_prompt(tokenizer, student_prompt(tokenizer, prompt, decoder_only=decoder_only))
     c = encode_target(tokenizer, continuation)
     with torch.no_grad():
         if decoder_only:

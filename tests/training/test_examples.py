@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from llm_distillation.consolidation.views import build_views
-from llm_distillation.generation.tokenize import encode_prompt, encode_target
+from llm_distillation.generation.tokenize import encode_prompt, encode_target, student_prompt
 from llm_distillation.training.conditions import condition_spec
 from llm_distillation.training.examples import (
     build_examples,
@@ -38,11 +38,35 @@ def test_decoder_only_labels_mask_the_prompt_and_end_with_eos(tok, views):
         row = _row(views, view)
         ex = tokenize_views(views.filter(pl.col("view") == view).head(1), tok, decoder_only=True)
         (e,) = ex.examples
-        prompt, target = encode_prompt(tok, row["input"]), encode_target(tok, row["target"])
+        chat = student_prompt(tok, row["input"], decoder_only=True)
+        prompt, target = encode_prompt(tok, chat), encode_target(tok, row["target"])
         assert list(e.input_ids) == prompt + target
         assert list(e.labels) == [IGNORE_INDEX] * len(prompt) + target
         assert e.labels[-1] == tok.eos_token_id
         assert e.decoder_input_ids is None
+
+
+def test_a_decoder_only_student_reads_its_input_as_a_user_turn_of_its_chat_format(tok, views):
+    """With a chat template (SmolLM2-Instruct's is ChatML), the view input is the user's
+    message and the prompt ends with the assistant turn's start; the target follows, EOS last.
+    Without one (this tiny tokenizer as built, or an encoder-decoder), the plain text."""
+    import copy
+
+    from tests.generation.tiny_models import CHATML
+
+    chat_tok = copy.deepcopy(tok)
+    chat_tok.chat_template = CHATML
+    one = views.filter(pl.col("view") == "predict").head(1)
+    row = one.row(0, named=True)
+    (e,) = tokenize_views(one, chat_tok, decoder_only=True).examples
+    rendered = f"<|im_start|>user\n{row['input']}<|im_end|>\n<|im_start|>assistant\n"
+    prompt = chat_tok(rendered, add_special_tokens=False)["input_ids"]
+    target = encode_target(chat_tok, row["target"])
+    assert list(e.input_ids) == prompt + target
+    assert list(e.labels) == [IGNORE_INDEX] * len(prompt) + target
+    (plain,) = tokenize_views(one, tok, decoder_only=True).examples
+    assert list(plain.input_ids) == encode_prompt(tok, row["input"]) + target
+    assert student_prompt(chat_tok, row["input"], decoder_only=False) == row["input"]
 
 
 def test_encoder_decoder_labels_are_the_target(tok, views):

@@ -51,8 +51,11 @@ class GreedyDevAccuracy:
 
         examples = self.rows.unique("example_id", keep="first", maintain_order=True)
         prompts = prompts_of_view(examples, self.view)
+        from llm_distillation.generation.tokenize import student_prompt
+
+        decoder_only = not getattr(model.config, "is_encoder_decoder", False)
         requests = [
-            GenerationRequest(key=k, prompt=p)
+            GenerationRequest.for_prompt(k, student_prompt(tokenizer, p, decoder_only=decoder_only))
             for k, p in prompts.select("key", "prompt").iter_rows()
         ]
         with GenerationEngine.from_model(

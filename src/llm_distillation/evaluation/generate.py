@@ -37,6 +37,7 @@ def open_student(model_dir: str, settings: EngineSettings | None = None) -> Iter
     into the generation engine for as long as the ``with`` block lasts; yields a greedy
     :data:`Generate` function."""
     from llm_distillation.generation import DecodingConfig, GenerationEngine, GenerationRequest
+    from llm_distillation.generation.tokenize import student_prompt
 
     settings = settings or EngineSettings()
     with GenerationEngine.from_pretrained(
@@ -49,9 +50,15 @@ def open_student(model_dir: str, settings: EngineSettings | None = None) -> Iter
         cpu_threads=settings.cpu_threads,
         progress=settings.progress,
     ) as engine:
+        decoder_only = not engine.is_encoder_decoder
 
         def generate(prompts: Sequence[tuple[str, str]], max_new_tokens: int) -> list[Any]:
-            requests = [GenerationRequest(key=key, prompt=prompt) for key, prompt in prompts]
+            requests = [
+                GenerationRequest.for_prompt(
+                    key, student_prompt(engine.tokenizer, text, decoder_only=decoder_only)
+                )
+                for key, text in prompts
+            ]
             return engine.generate(requests, DecodingConfig(max_new_tokens=max_new_tokens))
 
         yield generate

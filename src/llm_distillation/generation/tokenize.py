@@ -10,6 +10,12 @@ few-shot prompt) or plain text (a student's view input such as ``"[predict] Ques
   ``</s>``; a Llama-style tokenizer may prepend ``<s>``): a student sees at generation time
   exactly the ids it was trained on, because training encodes its inputs with the same call.
 
+A student's view input is a *student prompt* (:func:`student_prompt`): a decoder-only student
+whose tokenizer has a chat template (SmolLM2-Instruct, Qwen3) reads it as one user turn of its
+own chat format, so its answer starts the assistant turn and ends with the end-of-turn token the
+instruct model already knows; other students (T5, base models) read the plain text. Training,
+generation, dev accuracy and option log-likelihood all encode it through this one function.
+
 A *target* (what a student learns to produce) is encoded without special tokens and always
 ends with the EOS token, so a trained student learns to stop.
 """
@@ -53,6 +59,18 @@ def encode_prompt(
     else:
         text, special = str(prompt), True
     return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+
+def student_prompt(tokenizer: Any, text: str, *, decoder_only: bool) -> Prompt:
+    """What a student reads for the view input ``text``: one user message when it is
+    decoder-only and its tokenizer has a chat template, else ``text`` itself (module docstring).
+
+    Measured on the default (SmolLM2-135M-Instruct, Standard, 10 steps of 8 CQA examples): the
+    plain text left 5-10 % of test answers unparseable, many of them continuing the last answer
+    choice before "The answer is"; the chat turn separates question and answer."""
+    if decoder_only and has_chat_template(tokenizer):
+        return [{"role": "user", "content": text}]
+    return text
 
 
 def eos_id(tokenizer: Any) -> int:

@@ -3,7 +3,7 @@ results and the prompt overflow policies. Shared by every teacher backend and by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -51,6 +51,14 @@ class GenerationRequest:
             )
         if self.prompt is not None and self.prefix_messages:
             raise ValueError(f"request {self.key!r}: prefix_messages belong to chat requests")
+
+    @classmethod
+    def for_prompt(cls, key: str, prompt: str | Sequence[Mapping[str, str]]) -> GenerationRequest:
+        """A request for ``prompt``: plain text, or a chat (e.g. a
+        :func:`~llm_distillation.generation.tokenize.student_prompt`)."""
+        if isinstance(prompt, str):
+            return cls(key=key, prompt=prompt)
+        return cls(key=key, messages=tuple(dict(m) for m in prompt))
 
     @property
     def is_chat(self) -> bool:

@@ -1,8 +1,9 @@
 """Training views (``consolidation.views.VIEW_SCHEMA``) -> tokenised training examples.
 
-Tokenisation is the one of ``generation.tokenize``: a view's input with :func:`encode_prompt`
-(plain text, the tokenizer's own special tokens), its target with :func:`encode_target`
-(no special tokens, EOS appended: every target ends with EOS).
+Tokenisation is the one of ``generation.tokenize``: a view's input as the student reads it
+(:func:`student_prompt`: one user turn of a decoder-only student's chat template, else the plain
+text with the tokenizer's own special tokens), encoded with :func:`encode_prompt`; its target
+with :func:`encode_target` (no special tokens, EOS appended: every target ends with EOS).
 
 Labels (Hugging Face convention, −100 = no loss):
 
@@ -50,7 +51,7 @@ from typing import Any, Final
 import polars as pl
 
 from llm_distillation.consolidation.views import VIEW_SCHEMA, VIEWS, build_views
-from llm_distillation.generation.tokenize import encode_prompt, encode_target
+from llm_distillation.generation.tokenize import encode_prompt, encode_target, student_prompt
 from llm_distillation.sampling import _keys as seeded_keys
 from llm_distillation.training.conditions import (
     VIEW_RATIONALE,
@@ -278,11 +279,16 @@ def _tokenize_one(  # noqa: PLR0917 (one row's fields)
     row: int,
     teacher: str | None = None,
 ) -> Example | None:
-    prompt = encode_prompt(tokenizer, text)
+    def encode(view_input: str) -> list[int]:
+        return encode_prompt(
+            tokenizer, student_prompt(tokenizer, view_input, decoder_only=decoder_only)
+        )
+
+    prompt = encode(text)
     tgt = encode_target(tokenizer, target)
     prompt_budget = max(max_length - len(tgt), max_length // 2) if decoder_only else max_length
     if len(prompt) > prompt_budget:
-        fitted = _fit(_prompt_cutter(text), lambda s: encode_prompt(tokenizer, s), prompt_budget)
+        fitted = _fit(_prompt_cutter(text), encode, prompt_budget)
         if fitted is None:
             counts.dropped += 1
             return None
