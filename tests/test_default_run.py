@@ -11,11 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from llm_distillation.pipelines.experiment import load_matrix
+from llm_distillation.pipelines import project_config_loader
+from llm_distillation.pipelines.student_training.matrix import expand_matrix
 from llm_distillation.training.conditions import NAMED_CONDITIONS
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
+
+
+def load_matrix():
+    """The cells of the default configuration."""
+    return expand_matrix(project_config_loader()["parameters"])
 
 
 def test_kedro_run_goes_from_raw_files_to_the_report(tmp_path, shared_data):
