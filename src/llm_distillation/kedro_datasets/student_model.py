@@ -9,11 +9,14 @@ checkpoint folder (for resuming a killed run).
             model.safetensors  config.json  tokenizer.json  …  training_summary.json
         seed_1/ …
 
-``save({seed: folder})`` copies finished student folders (written by the training node into
-the cell's checkpoint store) into a new version; ``load()`` returns ``{seed: folder path}``.
-Pickled weights are refused on save and never loaded. ``filepath`` may be any fsspec URL
-(``s3://…``, ``gs://…``): a remote version is uploaded on save and downloaded once into a
-local cache on load (``cache_dir``), because ``from_pretrained`` reads local folders.
+A finished student folder is written once, by :func:`write_student_folder`, into the cell's
+checkpoint store (``CheckpointStore.save_finished``, called by the training framework as each
+seed finishes, so a rerun reuses it and one model is in memory at a time);
+``save({seed: folder})`` links those folders into a new version; ``load()`` returns
+``{seed: folder path}``. Pickled weights are refused on save and never loaded. ``filepath``
+may be any fsspec URL (``s3://…``, ``gs://…``): a remote version is uploaded on save and
+downloaded once into a local cache on load (``cache_dir``), because ``from_pretrained`` reads
+local folders.
 
 ``TrainingCurvesDataset``: a versioned Parquet table (``PolarsTableDataset``).
 
@@ -21,7 +24,7 @@ In a distributed launch every process runs the node; only rank 0 saves these dat
 
 ``TrainingCheckpointsDataset`` (unversioned, local or shared file system): ``load()`` returns
 a :class:`CheckpointStore` for the cell; saving is not supported (the training loop writes
-its checkpoints through the store).
+its checkpoints, and the finished students, through the store).
 """
 
 from __future__ import annotations
