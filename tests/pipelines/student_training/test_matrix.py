@@ -12,7 +12,7 @@ from llm_distillation.pipelines.student_training.matrix import Cell, expand_matr
 from tests.conftest import PROJECT_ROOT
 
 
-def load_matrix(env):
+def matrix_of(env):
     """The matrix of ``conf/base`` + ``conf/<env>``."""
     return expand_matrix(project_config_loader(env)["parameters"])
 
@@ -51,7 +51,7 @@ def test_cells_are_benchmark_student_condition_with_seeds_inside():
 
 
 def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
-    cells = load_matrix("local")
+    cells = matrix_of("local")
     assert [c.namespace for c in cells] == [
         "cqa_smollm2_135m_standard",
         "cqa_smollm2_135m_mt_unrevised",
@@ -60,7 +60,7 @@ def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
 
 
 def test_paper_matrix_is_the_studys_full_matrix():
-    cells = load_matrix("paper")
+    cells = matrix_of("paper")
     assert len(cells) == 3 * 3 * 4
     assert {c.benchmark for c in cells} == {"cqa", "esnli", "strategyqa"}
     assert {c.student for c in cells} == {"t5_v1_1_base", "t5_v1_1_large", "qwen3_0_6b"}
