@@ -77,8 +77,8 @@ def _runtime_nodes(tree: ast.AST):
 
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the package's modules it imports (anywhere in the file but type-checking
-    blocks). ``from a.b import c``
-    counts as importing ``a.b.c`` when that is a module, else ``a.b``."""
+    blocks). ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else
+    ``a.b``."""
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
