@@ -63,9 +63,9 @@ tar -C "$ROOT" --exclude=./.venv --exclude=./data --exclude=./build --exclude=./
   "$PYTHON" -m kedro viz build >"$WORK/build.log" 2>&1) || { tail -30 "$WORK/build.log"; exit 1; }
 
 if [ -z "$CELL" ]; then
-  # the matrix's namespaces, one a line (Kedro's log lines also reach stdout: skipped)
+  # the matrix's namespaces, one a line (Kedro's log lines go to stderr)
   CELL=$(cd "$WORK/project" && PYTHONPATH="$WORK/project/src" KEDRO_DISABLE_TELEMETRY=1 \
-    "$PYTHON" -m llm_distillation.pipelines.experiment 2>/dev/null \
+    "$PYTHON" -m llm_distillation.pipelines.student_training.matrix 2>/dev/null \
     | grep -E '^[A-Za-z0-9_]+$' | sed -n 1p) || true
   [ -n "$CELL" ] || { log "no matrix cell found (set CELL=<namespace> or CELL=none)"; exit 1; }
 fi

@@ -19,11 +19,8 @@ def run_pipelines(
     tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """``kedro run --pipelines <names> --params data_dir=<data_dir>,…`` in-process."""
-    from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-
-    from llm_distillation.project_config import bind_config_loader
 
     bootstrap_project(PROJECT_ROOT)
     runtime_params = {"data_dir": str(data_dir), **(params or {})}
@@ -38,8 +35,8 @@ def run_pipelines(
                 tags=tags,
             )
     finally:
-        # `session.run` leaves the process-wide registry filtered to the pipelines it ran and
-        # built from this session's configuration; the next test expects every pipeline of the
-        # project's own configuration.
-        bind_config_loader(None)
-        pipelines.set_requested(None)
+        # `session.run` leaves Kedro's process-wide registry filtered to the pipelines it ran
+        # and built from this session's configuration (the project hook); the next test
+        # expects every pipeline of the project's own configuration: configure the project
+        # again (the registry is rebuilt on its next access).
+        bootstrap_project(PROJECT_ROOT)

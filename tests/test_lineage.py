@@ -72,6 +72,28 @@ def test_all_six_promised_pipelines_are_registered(registry):
     assert not missing, f"promised pipelines not registered yet: {missing}"
 
 
+def test_kedro_viz_shows_the_sessions_matrix(monkeypatch):
+    """kedro-viz builds the graph after loading a session's context: with the project's hooks
+    (``kedro viz run --include-hooks``) the pipelines follow ``--env`` and ``--params``;
+    without them (kedro-viz's default) they follow ``$KEDRO_ENV``, as ``kedro registry
+    list`` does."""
+    from kedro.framework.startup import bootstrap_project
+    from kedro_viz.integrations.kedro.data_loader import load_data
+
+    def cells(**kwargs):
+        try:
+            _, pipelines, _ = load_data(PROJECT_ROOT, **kwargs)
+        finally:
+            bootstrap_project(PROJECT_ROOT)  # Kedro's registry: rebuilt on its next access
+        return {n.namespace for n in pipelines["student_training"].nodes}
+
+    assert len(cells(env="paper", include_hooks=True)) == 36
+    standard = {"student_training": {"matrix": {"conditions": ["standard"]}}}
+    assert cells(include_hooks=True, extra_params=standard) == {"cqa_smollm2_135m_standard"}
+    monkeypatch.setenv("KEDRO_ENV", "paper")
+    assert len(cells(include_hooks=False)) == 36
+
+
 @pytest.fixture(scope="module")
 def viz_build(tmp_path_factory) -> Path:
     """``kedro viz build`` of a copy of the project (it writes ``build/`` into the project)."""

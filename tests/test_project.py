@@ -86,14 +86,13 @@ def test_environments_repeat_no_catalog_entry_of_base():
                     assert entry != base.get(name), f"conf/{env}/{path.name}: {name} = base"
 
 
-def test_paper_environment_resolves_without_gpu_or_hub(monkeypatch):
+def test_paper_environment_resolves_without_gpu_or_hub():
     """`--env paper`: every parameter block validates and every dataset of every registered
     pipeline instantiates (nothing is loaded: no GPU, no Hub)."""
     from kedro.config import OmegaConfigLoader
     from kedro.framework.startup import bootstrap_project
     from kedro.io import DataCatalog
 
-    from llm_distillation import project_config
     from llm_distillation.pipeline_registry import register_pipelines
     from llm_distillation.pipelines import validate_parameters
     from llm_distillation.settings import CONFIG_LOADER_ARGS
@@ -102,8 +101,7 @@ def test_paper_environment_resolves_without_gpu_or_hub(monkeypatch):
     loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env="paper", **CONFIG_LOADER_ARGS)
     validated = validate_parameters(loader["parameters"])
     assert {"ingest", "teacher_generation", "consolidation", "cleaning"} <= set(validated)
-    monkeypatch.setattr(project_config, "_bound", loader)
-    pipelines = register_pipelines()
+    pipelines = register_pipelines(loader)
     catalog = DataCatalog.from_config(loader["catalog"], credentials={})
     names = {d for p in pipelines.values() for d in p.datasets() if not d.startswith("params:")}
     names -= {"parameters"}

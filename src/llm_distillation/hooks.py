@@ -18,13 +18,16 @@ class ProjectHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Bind the session's configuration for the pipelines built from it (reading
-        ``context.params`` builds the pipeline registry), then validate all parameters
+        """Build the pipelines from the session's configuration (``--env``, ``--params``) into
+        Kedro's registry, before anything reads it (reading ``context.params`` validates the
+        catalog against the registry), then validate all parameters
         (``llm_distillation.pipelines.parameter_models``)."""
-        from llm_distillation.pipelines import validate_parameters
-        from llm_distillation.project_config import bind_config_loader
+        from kedro.framework.project import pipelines
 
-        bind_config_loader(context.config_loader)
+        from llm_distillation.pipeline_registry import register_pipelines
+        from llm_distillation.pipelines import validate_parameters
+
+        pipelines.update(register_pipelines(context.config_loader))
         validate_parameters(context.params)
         self._data_dir = _data_dir(context)
 

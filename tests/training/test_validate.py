@@ -143,7 +143,7 @@ def test_the_benchmark_decides_the_factual_rationale(teacher_folder):
 
 
 def test_the_training_node_fails_naming_the_cell_before_any_model_loads(teacher_folder):
-    from llm_distillation.pipelines.experiment import Cell
+    from llm_distillation.pipelines.student_training.matrix import Cell
     from llm_distillation.pipelines.student_training.nodes import build_training_views
 
     params = {

@@ -9,11 +9,14 @@ checkpoint folder (for resuming a killed run).
             model.safetensors  config.json  tokenizer.json  …  training_summary.json
         seed_1/ …
 
-``save({seed: folder})`` copies finished student folders (written by the training node into
-the cell's checkpoint store) into a new version; ``load()`` returns ``{seed: folder path}``.
-Pickled weights are refused on save and never loaded. ``filepath`` may be any fsspec URL
-(``s3://…``, ``gs://…``): a remote version is uploaded on save and downloaded once into a
-local cache on load (``cache_dir``), because ``from_pretrained`` reads local folders.
+A finished student folder is written once, by :func:`write_student_folder`, into the cell's
+checkpoint store (``CheckpointStore.save_finished``, called by the training framework as each
+seed finishes, so a rerun reuses it and one model is in memory at a time);
+``save({seed: folder})`` links those folders into a new version; ``load()`` returns
+``{seed: folder path}``. Pickled weights are refused on save and never loaded. ``filepath``
+may be any fsspec URL (``s3://…``, ``gs://…``): a remote version is uploaded on save and
+downloaded once into a local cache on load (``cache_dir``), because ``from_pretrained`` reads
+local folders.
 
 ``TrainingCurvesDataset``: a versioned Parquet table (``PolarsTableDataset``).
 
@@ -21,7 +24,7 @@ In a distributed launch every process runs the node; only rank 0 saves these dat
 
 ``TrainingCheckpointsDataset`` (unversioned, local or shared file system): ``load()`` returns
 a :class:`CheckpointStore` for the cell; saving is not supported (the training loop writes
-its checkpoints through the store).
+its checkpoints, and the finished students, through the store).
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
+CURVES_FILE = "training_curves.parquet"
+CARD_FILE = "README.md"
+"""What a finished student folder holds beside the weights and tokenizer
+(:func:`write_student_folder`)."""
 MANIFEST_FILE = "cell.json"
-"""What the training loop writes into a checkpoint folder (``training.loop``)."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that may hold pickles: never part of a saved student."""
 
@@ -339,6 +345,96 @@ class CheckpointStore:
         """The finished student folder of ``(seed, fingerprint)``, if a run completed it."""
         final = self.root / seed_folder_name(seed) / fingerprint / "final"
         return final if (final / SUMMARY_FILE).is_file() else None
+
+    def save_finished(
+        self,
+        seed: int,
+        fingerprint: str,
+        model: Any,
+        tokenizer: Any,
+        *,
+        summary: Mapping[str, Any],
+        curves: pl.DataFrame,
+        save_dtype: str | None = None,
+    ) -> Path:
+        """Write the finished student of ``(seed, fingerprint)`` into its ``final/`` folder
+        (:func:`write_student_folder`) and return that folder; a rerun with the same
+        fingerprint finds it (:meth:`finished`) and trains nothing."""
+        return write_student_folder(
+            self.final_dir(seed, fingerprint),
+            model,
+            tokenizer,
+            summary=summary,
+            curves=curves,
+            save_dtype=save_dtype,
+        )
+
+    def finished_curves(self, seed: int, fingerprint: str) -> pl.DataFrame:
+        """The training curves of the finished student of ``(seed, fingerprint)``."""
+        final = self.finished(seed, fingerprint)
+        if final is None:
+            raise DatasetError(
+                f"{self.root}: no finished student for seed {seed} (run {fingerprint})"
+            )
+        return pl.read_parquet(final / CURVES_FILE)
+
+
+def write_student_folder(
+    folder: Path,
+    model: Any,
+    tokenizer: Any,
+    *,
+    summary: Mapping[str, Any],
+    curves: pl.DataFrame,
+    save_dtype: str | None = None,
+) -> Path:
+    """A finished student folder: the model (``save_pretrained``, safetensors; in
+    ``save_dtype`` when given) + tokenizer + ``CURVES_FILE`` + ``SUMMARY_FILE`` (``summary``
+    with the model's architecture, stored dtype and parameter count) + a model card
+    (``CARD_FILE``), written atomically (a ``.partial`` sibling renamed into place) by the
+    main process; the other processes of a distributed run wait and get the path."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        parameters = int(sum(p.numel() for p in model.parameters()))
+        architecture = type(model).__name__
+        if save_dtype is not None:
+            import torch
+
+            model = model.to(getattr(torch, save_dtype))
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        model.save_pretrained(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        curves.write_parquet(partial / CURVES_FILE)
+        facts = {"architecture": architecture, "dtype": dtype, "parameters": parameters}
+        full = {**summary, **facts}
+        (partial / SUMMARY_FILE).write_text(json.dumps(full, indent=2, default=str))
+        (partial / CARD_FILE).write_text(model_card(full))
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    state.wait_for_everyone()
+    return folder
+
+
+def model_card(summary: Mapping[str, Any]) -> str:
+    """A short model card of a finished student (what it is, how it was trained, its dtype)."""
+    condition = summary["settings"]["condition"]
+    best = summary.get("best_dev") or {}
+    dev = ", ".join(f"{k} {v:.4f}" for k, v in sorted(best.items())) or "none"
+    return (
+        f"# {summary['cell']} (seed {summary['seed']})\n\n"
+        f"- benchmark: {summary['benchmark']}; student: {summary['student']} "
+        f"({summary['architecture']}, {summary['parameters']:,} parameters)\n"
+        f"- condition: {summary['condition']} ({condition.get('label') or condition['mode']})\n"
+        f"- stored dtype: {summary['dtype']}\n"
+        f"- optimizer steps: {summary['steps']}; kept step: {summary.get('best_step')} "
+        f"(select_by {summary.get('select_by')}); dev metrics there: {dev}\n"
+        f"- run fingerprint: {summary['fingerprint']} ({SUMMARY_FILE} has every setting)\n"
+    )
 
 
 def link_or_copy(src: str, dst: str) -> str:

@@ -1,21 +1,46 @@
-"""The project's pipelines, one package each (``find_pipelines`` registers them).
+"""The project's pipelines, one package each (``pipeline_registry.register_pipelines`` builds
+them).
 
 This is the wiring layer: it may import the framework packages below it, never the reverse.
-:func:`parameter_models` maps every top-level parameter key to the model that validates it:
-each pipeline package's ``params.PARAMETERS`` (key = the pipeline's name) and the blocks shared
-by several pipelines (:data:`SHARED_PARAMETERS`).
+:func:`project_config_loader` is the project's configuration outside a Kedro session (the
+registry's default, the matrix CLI). :func:`parameter_models` maps every top-level parameter
+key to the model that validates it: each pipeline package's ``params.PARAMETERS`` (key = the
+pipeline's name) and the blocks shared by several pipelines (:data:`SHARED_PARAMETERS`).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
+import warnings
 from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
 
 from pydantic import BaseModel
+
+
+def project_config_loader(env: str | None = None) -> Any:
+    """Kedro's ``OmegaConfigLoader`` over ``conf/base`` + ``conf/<env>`` (default:
+    ``$KEDRO_ENV``, else ``local``) with the project's ``CONFIG_LOADER_ARGS``: the configuration
+    a command outside a Kedro session reads (``kedro registry list``, the matrix CLI)."""
+    from pathlib import Path
+
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    conf = Path(__file__).resolve().parents[3] / settings.CONF_SOURCE
+    if not conf.is_dir():  # an installed package run from a project folder
+        conf = Path.cwd() / settings.CONF_SOURCE
+    with warnings.catch_warnings():  # kedro's own resolver registration warns on omegaconf 2.4
+        warnings.filterwarnings("ignore", message=".*register_new_resolver", category=UserWarning)
+        return OmegaConfigLoader(
+            conf_source=str(conf),
+            env=env or os.environ.get("KEDRO_ENV"),
+            **{"base_env": "base", "default_run_env": "local", **settings.CONFIG_LOADER_ARGS},
+        )
 
 
 def _shared_parameters() -> dict[str, type[BaseModel]]:

@@ -8,7 +8,8 @@ import pytest
 
 from llm_distillation.pipelines import validate_parameters
 from llm_distillation.pipelines.evaluation import nodes
-from llm_distillation.pipelines.experiment import Cell
+from llm_distillation.pipelines.evaluation.pipeline import create_pipeline
+from llm_distillation.pipelines.student_training.matrix import Cell
 
 
 def _no_options():
@@ -21,23 +22,13 @@ CELLS = [Cell("cqa", "tiny", c, (0, 1)) for c in ("standard", "cf_unrevised", "m
 
 
 @pytest.fixture
-def matrix(monkeypatch):
-    """``llm_distillation.pipelines.experiment`` answering with ``CELLS``."""
-    from llm_distillation.pipelines import experiment
-
-    monkeypatch.setattr(experiment, "load_matrix", lambda env=None: list(CELLS))
-    monkeypatch.setattr(
-        experiment,
-        "load_parameters",
-        lambda env=None: {"student_training": {"data": {"source": "study"}}},
-    )
+def matrix():
     return CELLS
 
 
 def test_one_namespace_per_cell_and_stacking_outside(matrix):
-    from llm_distillation.pipelines.evaluation.pipeline import create_pipeline
-
-    pipeline = create_pipeline()
+    study = {"student_training": {"data": {"source": "study"}}}
+    pipeline = create_pipeline(cells=matrix, parameters=study)
     names = {n.name for n in pipeline.nodes}
     for cell in matrix:
         ns = cell.namespace
@@ -68,20 +59,15 @@ def test_one_namespace_per_cell_and_stacking_outside(matrix):
     assert "evaluation.skipped_metrics_all" in pipeline.outputs()
 
 
-def test_a_benchmark_on_the_ingest_test_split(monkeypatch):
+def test_a_benchmark_on_the_ingest_test_split():
     """``evaluation.test_tables: {esnli: ingest}``: e-SNLI cells read ``esnli.test_examples``;
     the teacher accuracy reads the consolidated test tables only."""
-    from llm_distillation.pipelines import experiment
-    from llm_distillation.pipelines.evaluation.pipeline import create_pipeline
-
     cells = [Cell("cqa", "tiny", "mt_cf_unrevised", (0,)), Cell("esnli", "tiny", "standard", (0,))]
     params = {
         "student_training": {"data": {"source": "study"}},
         "evaluation": {"test_tables": {"esnli": "ingest"}},
     }
-    monkeypatch.setattr(experiment, "load_matrix", lambda env=None: cells)
-    monkeypatch.setattr(experiment, "load_parameters", lambda env=None: params)
-    pipeline = create_pipeline()
+    pipeline = create_pipeline(cells=cells, parameters=params)
     esnli = pipeline.only_nodes_with_namespaces([cells[1].namespace])
     assert "esnli.test_examples" in esnli.inputs()
     assert "study_esnli.consolidated_test" not in pipeline.inputs()

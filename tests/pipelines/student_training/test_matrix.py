@@ -7,8 +7,15 @@ import sys
 
 import pytest
 
-from llm_distillation.pipelines.experiment import Cell, expand_matrix, load_matrix
+from llm_distillation.pipelines import project_config_loader
+from llm_distillation.pipelines.student_training.matrix import Cell, expand_matrix, matrix_cells
 from tests.conftest import PROJECT_ROOT
+
+
+def matrix_of(env):
+    """The matrix of ``conf/base`` + ``conf/<env>``."""
+    return expand_matrix(project_config_loader(env)["parameters"])
+
 
 CONDITIONS = ["standard", "cf_unrevised", "mt_unrevised", "mt_cf_unrevised", "mt_cf_revised"]
 
@@ -44,7 +51,7 @@ def test_cells_are_benchmark_student_condition_with_seeds_inside():
 
 
 def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
-    cells = load_matrix("local")
+    cells = matrix_of("local")
     assert [c.namespace for c in cells] == [
         "cqa_smollm2_135m_standard",
         "cqa_smollm2_135m_mt_unrevised",
@@ -53,7 +60,7 @@ def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
 
 
 def test_paper_matrix_is_the_studys_full_matrix():
-    cells = load_matrix("paper")
+    cells = matrix_of("paper")
     assert len(cells) == 3 * 3 * 4
     assert {c.benchmark for c in cells} == {"cqa", "esnli", "strategyqa"}
     assert {c.student for c in cells} == {"t5_v1_1_base", "t5_v1_1_large", "qwen3_0_6b"}
@@ -101,7 +108,7 @@ def test_declared_conditions_extend_the_named_ones():
     cfg = StudentTrainingParams.model_validate(params["student_training"])
     assert cfg.conditions["mt_cf_revised_g07"].gamma == 0.7
     assert cfg.conditions["mt_cf_revised"].gamma == 0.5
-    assert [c.namespace for c in cfg.cells()][-1] == "cqa_tiny_mt_cf_revised_g07"
+    assert [c.namespace for c in matrix_cells(cfg)][-1] == "cqa_tiny_mt_cf_revised_g07"
     params["student_training"]["conditions"] = {"bad": {"mode": "mt", "alpha": 1.5}}
     with pytest.raises(ValueError, match=r"conditions\.bad\.alpha"):
         StudentTrainingParams.model_validate(params["student_training"])
@@ -120,18 +127,27 @@ def test_training_overrides_are_validated_per_student():
 def test_expanding_the_matrix_loads_no_model_library():
     code = (
         "import sys\n"
-        "from llm_distillation.pipelines.experiment import load_matrix\n"
-        "assert len(load_matrix('paper')) == 36\n"
+        "from llm_distillation.pipelines import project_config_loader\n"
+        "from llm_distillation.pipelines.student_training.matrix import expand_matrix\n"
+        "assert len(expand_matrix(project_config_loader('paper')['parameters'])) == 36\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
 
 
-def test_the_command_lists_the_namespaces(capsys):
-    from llm_distillation.pipelines.experiment import main
-
-    assert main(["--env", "paper", "--seeds"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+def test_the_command_lists_the_namespaces():
+    """``python -m llm_distillation.pipelines.student_training.matrix``: a cluster array's
+    index."""
+    command = [sys.executable, "-m", "llm_distillation.pipelines.student_training.matrix"]
+    run = subprocess.run(
+        [*command, "--env", "paper", "--seeds"],
+        check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert "RuntimeWarning" not in run.stderr  # runpy: the module was imported before it ran
+    lines = run.stdout.splitlines()
     assert len(lines) == 36
     assert lines[0] == "cqa_t5_v1_1_base_cf_unrevised 0,1,2,3,4,5"

@@ -189,3 +189,40 @@ def test_a_remote_filesystem_is_uploaded_and_downloaded_once(tmp_path):
     assert json.loads((tmp_path / folder / SUMMARY_FILE).read_text())["seed"] == 0
     assert loaded.load() == {0: folder}  # cached: not downloaded again
     assert loaded.preview()["data"][0][0] == 0
+
+
+def test_the_store_writes_a_finished_student_the_dataset_versions(tmp_path):
+    """``CheckpointStore.save_finished``: the one writer of a student folder (weights in the
+    save dtype, tokenizer, curves, summary with the model's facts, model card); a rerun finds
+    it, and ``StudentModelDataset`` versions it."""
+    import polars as pl
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_distillation.kedro_datasets.student_model import CARD_FILE
+    from llm_distillation.training.loop import CURVES_SCHEMA
+    from tests.training.helpers import build_tiny_llama
+
+    source = build_tiny_llama(tmp_path / "tiny", layers=1)
+    model = AutoModelForCausalLM.from_pretrained(source)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    store = TrainingCheckpointsDataset(path=str(tmp_path / "ckpt" / "cqa_x")).load()
+    curves = pl.DataFrame([(1, "dev", "loss", 0.5)], schema=CURVES_SCHEMA, orient="row")
+    settings = {"condition": {"mode": "standard"}}
+    summary = {"cell": "cqa_x", "benchmark": "cqa", "student": "x", "condition": "standard"}
+    summary |= {"seed": 0, "fingerprint": "aaaa", "settings": settings, "steps": 1}
+    assert store.finished(0, "aaaa") is None
+    folder = store.save_finished(
+        0, "aaaa", model, tokenizer, summary=summary, curves=curves, save_dtype="bfloat16"
+    )
+    assert store.finished(0, "aaaa") == folder
+    assert store.finished_curves(0, "aaaa").equals(curves)
+    written = json.loads((folder / SUMMARY_FILE).read_text())
+    assert written["dtype"] == "bfloat16" and written["architecture"] == "LlamaForCausalLM"
+    assert written["parameters"] == sum(p.numel() for p in model.parameters())
+    assert "- stored dtype: bfloat16" in (folder / CARD_FILE).read_text()
+    assert not list(folder.parent.glob("*.partial"))
+    dataset = StudentModelDataset(filepath=str(tmp_path / "students"), version=Version(None, None))
+    dataset.save({0: folder})
+    assert (tmp_path / "students").is_dir() and list(dataset.load()) == [0]
+    with pytest.raises(DatasetError, match="no finished student for seed 1"):
+        store.finished_curves(1, "aaaa")

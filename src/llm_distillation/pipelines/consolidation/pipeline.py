@@ -9,21 +9,20 @@ Per benchmark (namespace ``cqa``, ``esnli``, ``strategyqa``)::
 
 then ``consolidation_quality_report`` (+ figure) over all of them. The study import (tag
 ``study_import``, namespaces ``study_<b>``) runs the study's own shards — every catalog entry
-``study_<b>_<teacher>.source`` (:func:`~llm_distillation.consolidation.study_import.study_sources`)
-— through the same consolidation into
-``study_<b>.consolidated_<split>`` and ``study_consolidation_quality_report``:
-``kedro run --pipelines consolidation --tags study_import`` runs it alone, ``--tags
-consolidation_generated`` the rest.
+``study_<b>_<teacher>.source`` of the run's catalog configuration, found by the registry
+(:func:`~llm_distillation.consolidation.study_import.study_sources`) — through the same
+consolidation into ``study_<b>.consolidated_<split>`` and
+``study_consolidation_quality_report``: ``kedro run --pipelines consolidation --tags
+study_import`` runs it alone, ``--tags consolidation_generated`` the rest.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kedro.pipeline import Node, Pipeline
 
-from llm_distillation.consolidation.study_import import study_sources
 from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.consolidation.nodes import (
     build_quality_report,
@@ -34,7 +33,6 @@ from llm_distillation.pipelines.consolidation.nodes import (
     import_study_outputs,
     plot_quality,
 )
-from llm_distillation.project_config import project_config
 from llm_distillation.schema import BENCHMARKS, SPLITS
 
 PARAMS = "params:consolidation"
@@ -117,7 +115,7 @@ def _report(prefix: str, names: dict[str, list[str]], tag: str) -> Pipeline:
     )
 
 
-def _study_pipeline(benchmark: str, teachers: dict[str, tuple[str, ...]]) -> Pipeline:
+def _study_pipeline(benchmark: str, teachers: Mapping[str, tuple[str, ...]]) -> Pipeline:
     nodes = [
         Node(
             _bind(import_study_outputs, teacher=teacher),
@@ -151,8 +149,11 @@ def _study_pipeline(benchmark: str, teachers: dict[str, tuple[str, ...]]) -> Pip
     return Pipeline(nodes)
 
 
-def create_pipeline(**kwargs: object) -> Pipeline:
-    folders = study_sources(project_config("catalog"))
+def create_pipeline(*, study_folders: Mapping[str, Mapping[str, tuple[str, ...]]]) -> Pipeline:
+    """The consolidation of every benchmark's generated shards, and the study import of
+    ``study_folders`` (``benchmark -> teacher -> splits``: ``study_sources`` of the run's
+    catalog configuration; none: no study import)."""
+    folders = study_folders
     generated = Pipeline(
         [
             *(

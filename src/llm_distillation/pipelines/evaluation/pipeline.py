@@ -25,6 +25,7 @@ the blinded ``evaluation.rating_sheet`` with its ``evaluation.rating_key``. ``<t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
@@ -48,6 +49,7 @@ from llm_distillation.pipelines.evaluation.nodes import (
     teacher_answer_accuracy,
 )
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
+from llm_distillation.pipelines.student_training.matrix import Cell
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
@@ -191,27 +193,22 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
         )
 
 
-def data_source(parameters: dict[str, Any] | None = None) -> str:
-    """``student_training.data.source`` of the configuration (``study`` by default)."""
-    from llm_distillation.pipelines.experiment import load_parameters
-
-    parameters = load_parameters() if parameters is None else parameters
+def data_source(parameters: Mapping[str, Any]) -> str:
+    """``student_training.data.source`` of the run's parameters (``study`` by default)."""
     training = parameters.get("student_training") or {}
     return str((training.get("data") or {}).get("source", "study"))
 
 
-def create_pipeline(**kwargs: Any) -> Pipeline:
-    """One namespaced evaluation pipeline per cell of the experiment matrix
-    (:func:`llm_distillation.pipelines.experiment.load_matrix`), and the stacking nodes."""
-    from llm_distillation.pipelines.experiment import load_matrix
-
-    cells = load_matrix()
+def create_pipeline(
+    *, cells: Sequence[Cell], parameters: Mapping[str, Any] | None = None
+) -> Pipeline:
+    """One namespaced evaluation pipeline per cell of the experiment matrix (``cells``, as
+    :mod:`~llm_distillation.pipelines.student_training.matrix` expands it), and the stacking
+    nodes; ``parameters``: the run's parameters (the data source, ``evaluation.test_tables``)."""
     if not cells:
         return Pipeline([])
-    from llm_distillation.pipelines.experiment import load_parameters
-
-    parameters = load_parameters()
+    parameters = parameters or {}
     source = data_source(parameters)
     params = parameters.get("evaluation") or {}
     cell_parts = sum((_cell_pipeline(c, source, params) for c in cells), Pipeline([]))
-    return cell_parts + _stacking(cells, source, params)
+    return cell_parts + _stacking(list(cells), source, params)

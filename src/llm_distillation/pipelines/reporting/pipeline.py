@@ -17,13 +17,12 @@ stacked tables ``evaluation.accuracy_all``, ``evaluation.predictions_all``,
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines import bind as _bind
-from llm_distillation.pipelines.experiment import load_matrix
 from llm_distillation.pipelines.reporting.nodes import (
     analyse_evaluation_accuracy,
     analyse_explanation_metrics,
@@ -41,6 +40,7 @@ from llm_distillation.pipelines.reporting.nodes import (
     plot_study_rationale_length,
     plot_training_curves,
 )
+from llm_distillation.pipelines.student_training.matrix import Cell
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 from llm_distillation.reporting.report import INPUT_VERSIONS
 
@@ -107,7 +107,7 @@ def create_evaluation_pipeline(
     accuracy: str = "evaluation.accuracy_all",
     predictions: str = "evaluation.predictions_all",
     metrics: str = "evaluation.metrics_all",
-    curves: list[str] | None = None,
+    curves: Sequence[str] = (),
     skipped: str = "evaluation.skipped_metrics_all",
     *,
     option_accuracy: str = "evaluation.option_accuracy_all",
@@ -121,11 +121,10 @@ def create_evaluation_pipeline(
     condition, seed, metric, value``), ``skipped`` (``benchmark, student, condition, metric,
     reason``: the metrics the evaluation skipped), ``option_accuracy`` /
     ``option_predictions`` (the option log-likelihood answers, shown beside the generated
-    ones and tested the same way), ``curves`` (default: every matrix cell's
-    ``<cell>.training_curves``); and ``params:student_training`` for the conditions' names.
+    ones and tested the same way), ``curves`` (the training curves to plot, e.g. every matrix
+    cell's ``<cell>.training_curves``: :func:`create_pipeline`); and
+    ``params:student_training`` for the conditions' names.
     """
-    if curves is None:
-        curves = [f"{cell.namespace}.training_curves" for cell in load_matrix()]
     report_inputs = {
         "accuracy": accuracy,
         "option_accuracy": option_accuracy,
@@ -189,12 +188,15 @@ def create_evaluation_pipeline(
     )
 
 
-def create_pipeline(**kwargs: object) -> Pipeline:
+def create_pipeline(*, cells: Sequence[Cell]) -> Pipeline:
     """The study analysis and the same analyses on this project's evaluation outputs (the
-    stacked tables of the ``evaluation`` pipeline)."""
+    stacked tables of the ``evaluation`` pipeline, and the training curves of ``cells``: the
+    experiment matrix's cells)."""
     with warnings.catch_warnings():
         # The evaluation analysis reads the evaluation pipeline's `evaluation.*` tables on
         # purpose; Kedro warns about dots in names read outside a namespace.
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
-        evaluation = create_evaluation_pipeline()
+        evaluation = create_evaluation_pipeline(
+            curves=[f"{cell.namespace}.training_curves" for cell in cells]
+        )
     return Pipeline([_study_pipeline(), evaluation], tags="reporting")

@@ -1,20 +1,23 @@
 """Nodes of the ``student_training`` pipeline (one namespaced copy per matrix cell).
 
-Pure functions of their inputs; the catalog does the I/O. ``train_students`` hands the cell's
-:class:`~llm_distillation.kedro_datasets.student_model.CheckpointStore` (a catalog dataset)
-to the training loop, which checkpoints through it so that a killed run resumes.
+The catalog does the I/O. ``train_students`` hands the cell's spec and its
+:class:`~llm_distillation.kedro_datasets.student_model.CheckpointStore` (a catalog dataset) to
+the training framework (:func:`llm_distillation.training.cell.train_cell`), which checkpoints
+through the store so that a killed run resumes, and hands it each finished student.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from llm_distillation.pipelines.experiment import Cell
 from llm_distillation.pipelines.student_training.params import StudentTrainingParams
 from llm_distillation.sampling import take_seeded
+
+if TYPE_CHECKING:  # (imported at run time, ``python -m …student_training.matrix`` would warn)
+    from llm_distillation.pipelines.student_training.matrix import Cell
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +78,14 @@ def build_training_views(
     benchmark and the column, when a view the condition needs cannot be built (e.g.
     ``mt_cf_revised`` on a table without revised rationales).
     """
-    from llm_distillation.pipelines.experiment import teacher_source
+    from llm_distillation.training.cell import teacher_source
     from llm_distillation.training.conditions import condition_views
     from llm_distillation.training.examples import condition_view_table
     from llm_distillation.training.students import load_tokenizer, student_source
     from llm_distillation.training.validate import validate_training_setup
 
     cfg = StudentTrainingParams.model_validate(params)
-    condition = cfg.condition_for(cell)
+    condition = cfg.condition_for(cell.condition, cell.benchmark)
     student = cfg.students[cell.student]
     source = teacher_source(student, teacher_model)
     local = student_source(student, source)
@@ -131,15 +134,37 @@ def train_students(  # noqa: PLR0917 (the node's inputs)
     checkpoint. ``dev_rows`` give the greedy dev accuracy that selects the weights
     (``training.select_by``).
     """
-    from llm_distillation.pipelines.experiment import train_cell
+    from llm_distillation.evaluation.dev_answers import GreedyDevAccuracy
+    from llm_distillation.training.cell import CellSpec, train_cell
+    from llm_distillation.training.conditions import accuracy_view
 
     cfg = StudentTrainingParams.model_validate(params)
+    spec = CellSpec(
+        name=cell.namespace,
+        benchmark=cell.benchmark,
+        student=cell.student,
+        condition=cell.condition,
+        student_spec=cfg.students[cell.student],
+        condition_spec=cfg.condition_for(cell.condition, cell.benchmark),
+        training=cfg.training_for(cell.student),
+        seeds=cfg.matrix.seeds,  # the run's seeds (``--params`` may change them)
+    )
+    view = accuracy_view(spec.condition_spec)
+    scorer = (
+        None
+        if dev_rows is None or dev_rows.is_empty()
+        else GreedyDevAccuracy(
+            dev_rows,
+            view,
+            max_new_tokens=spec.training.dev_max_new_tokens[view],
+            batch_size=spec.training.eval_batch_size,
+        )
+    )
     return train_cell(
-        cell,
-        cfg,
+        spec,
         train_views=train_views,
         dev_views=dev_views,
-        dev_rows=dev_rows,
         teacher_folder=teacher_model,
         store=checkpoints,
+        dev_scorer=scorer,
     )

@@ -1,10 +1,11 @@
 """Typed parameters of ``student_training`` (``conf/*/parameters_student_training.yml``).
 
 Validated in the ``after_context_created`` hook and again when the registry expands the
-matrix, before any model is loaded: an unknown student, condition or benchmark in
-``matrix``, a bad name, or an invalid training setting fails the run at once, naming the
-setting and the allowed values. Students, conditions and the training settings are the
-framework's own models (:mod:`llm_distillation.training.config`).
+matrix (:mod:`~llm_distillation.pipelines.student_training.matrix`), before any model is
+loaded: an unknown student, condition or benchmark in ``matrix``, a bad name, or an invalid
+training setting fails the run at once, naming the setting and the allowed values. Students,
+conditions and the training settings are the framework's own models
+(:mod:`llm_distillation.training.config`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pydantic import Field, field_validator, model_validator
 
 from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
-from llm_distillation.pipelines.experiment import Cell
 from llm_distillation.sampling import Subsample
 from llm_distillation.schema import BENCHMARKS
 from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec, for_benchmark
@@ -146,30 +146,11 @@ class StudentTrainingParams(StrictModel):
             return self.training
         return TrainingConfig.model_validate({**self.training.model_dump(), **override})
 
-    def condition_for(self, cell: Cell) -> ConditionSpec:
-        """The cell's condition as trained on its benchmark: ``conditions[cell.condition]``
-        with the study's per-benchmark factual rationale when the condition sets none
+    def condition_for(self, condition: str, benchmark: str) -> ConditionSpec:
+        """``conditions[condition]`` as trained on ``benchmark``: with the study's
+        per-benchmark factual rationale when the condition sets none
         (:func:`llm_distillation.training.conditions.for_benchmark`)."""
-        return for_benchmark(self.conditions[cell.condition], cell.benchmark)
-
-    def cells(self) -> list[Cell]:
-        """Every cell of the matrix (see :mod:`llm_distillation.pipelines.experiment`)."""
-        m = self.matrix
-        cells = [
-            Cell(benchmark=b, student=s, condition=c, seeds=m.seeds)
-            for b in m.benchmarks
-            for s in m.students
-            for c in m.conditions
-        ]
-        seen: dict[str, Cell] = {}
-        for cell in cells:
-            if cell.namespace in seen:
-                raise ValueError(
-                    f"matrix: cells {seen[cell.namespace]} and {cell} share the namespace "
-                    f"{cell.namespace!r}; rename a student or condition"
-                )
-            seen[cell.namespace] = cell
-        return cells
+        return for_benchmark(self.conditions[condition], benchmark)
 
 
 PARAMETERS = StudentTrainingParams

@@ -1,9 +1,9 @@
 """The ``student_training`` pipeline: one namespaced copy per cell of the experiment matrix.
 
-The matrix (``student_training.matrix`` in ``conf/<env>/parameters_student_training.yml``) is
-read through the config loader when the registry is built (Kedro's dynamic pipelines); every
-cell ``<benchmark>_<student>_<condition>``
-(:class:`~llm_distillation.pipelines.experiment.Cell`) gets::
+The registry expands the matrix (``student_training.matrix`` in
+``conf/<env>/parameters_student_training.yml``) of the run's configuration and passes its cells
+(Kedro's dynamic pipelines; :mod:`~llm_distillation.pipelines.student_training.matrix`); every
+cell ``<benchmark>_<student>_<condition>`` gets::
 
     study_<b>.consolidated_train -> select_training_examples -> train_rows, dev_rows
         -> build_training_views (+ teacher_model: checks the setup) -> train_views, dev_views
@@ -17,18 +17,21 @@ student_training`` trains the whole matrix, ``--namespaces <cell>`` one cell (a 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines import bind as _bind
-from llm_distillation.pipelines.experiment import Cell, load_parameters
 from llm_distillation.pipelines.student_training.nodes import (
     build_training_views,
     select_training_examples,
     train_students,
 )
-from llm_distillation.pipelines.student_training.params import StudentTrainingParams
+from llm_distillation.pipelines.student_training.params import DataParams
+
+if TYPE_CHECKING:  # (imported at run time, ``python -m …student_training.matrix`` would warn)
+    from llm_distillation.pipelines.student_training.matrix import Cell
 
 PARAMS = "params:student_training"
 TEACHER_MODEL = "teacher_model"
@@ -86,10 +89,12 @@ def _cell_nodes(cell: Cell, table: str) -> list[Node]:
     ]
 
 
-def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Every cell of the configured matrix (base + the run environment)."""
-    params = load_parameters()
-    if "student_training" not in params:
-        return Pipeline([])
-    cfg = StudentTrainingParams.model_validate(params["student_training"])
-    return Pipeline([cell_pipeline(c, cfg.data.table(c.benchmark)) for c in cfg.cells()])
+def create_pipeline(
+    *, cells: Sequence[Cell], parameters: Mapping[str, Any] | None = None
+) -> Pipeline:
+    """Every cell of the matrix (``cells``: ``matrix.expand_matrix`` of the run's parameters),
+    each reading the train table ``student_training.data`` names (``parameters``: the run's
+    parameters)."""
+    raw = ((parameters or {}).get("student_training") or {}).get("data") or {}
+    data = DataParams.model_validate(raw)
+    return Pipeline([cell_pipeline(c, data.table(c.benchmark)) for c in cells])
