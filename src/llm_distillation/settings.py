@@ -4,6 +4,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
+from llm_distillation.catalog import ProjectDataCatalog
 from llm_distillation.hooks import ProjectHooks
 
 # Kedro's config loader calls omegaconf's deprecated `register_new_resolver` each time one is
@@ -13,6 +14,9 @@ warnings.filterwarnings(
 )
 
 HOOKS = (ProjectHooks(),)
+
+# dataset factories that reject an unknown benchmark, split or cell (llm_distillation.catalog)
+DATA_CATALOG_CLASS = ProjectDataCatalog
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
