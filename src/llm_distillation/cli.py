@@ -168,11 +168,16 @@ def _parameter_message(problems: list[tuple[str, str, object]], conf: Conf) -> s
     """One line per broken setting (its value and rule) and one naming where it is set."""
     lines = [f"Invalid parameters {VERBOSE_HINT}:"]
     for setting, rule, value in problems[:MAX_PROBLEMS]:
-        lines.append(f"  {setting} = {value!r}: {rule}")
+        lines.append(f"  {setting} = {_shorten(repr(value))}: {' '.join(rule.splitlines())}")
         lines.append(f"    edit: {conf.parameter_source(setting)}")
     if len(problems) > MAX_PROBLEMS:
         lines.append(f"  … and {len(problems) - MAX_PROBLEMS} more")
     return "\n".join(lines)
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    """``text``, cut to ``width`` characters (a whole parameter block can be the value)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _dataset_message(text: str, conf: Conf) -> str:
