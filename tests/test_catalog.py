@@ -29,10 +29,11 @@ def _catalog(env: str) -> tuple[ProjectDataCatalog, dict]:
     return catalog, params
 
 
-@pytest.mark.parametrize("env", ["local", "paper"])
+@pytest.mark.parametrize("env", ["local", "cpu_study", "paper"])
 def test_every_dataset_of_every_pipeline_resolves(env, monkeypatch):
     monkeypatch.setenv("KEDRO_ENV", env)
     bootstrap_project(PROJECT_ROOT)
+    assert settings.DATA_CATALOG_CLASS is ProjectDataCatalog  # what `kedro run` uses
     catalog, params = _catalog(env)
     pipelines = register_pipelines()
     names = sorted({n for p in pipelines.values() for n in p.datasets() if "params:" not in n})

@@ -94,3 +94,23 @@ def test_a_missing_input_folder_is_short(tmp_path):
     out = _run("--pipelines", "ingest", "--params", params)
     assert str(missing) in out and "shared_data_dir" in out and "globals.yml" in out, out
     assert not (tmp_path / "02_intermediate").exists()
+
+
+def test_only_known_input_errors_are_shortened():
+    from pydantic import BaseModel, PositiveInt, ValidationError
+
+    from llm_distillation.cli import short_message
+
+    assert short_message(RuntimeError("a bug")) is None
+
+    class Block(BaseModel):
+        size: PositiveInt
+
+    try:
+        try:
+            Block(size=0)
+        except ValidationError as err:
+            raise ImportError("while building the pipelines") from err
+    except ImportError as wrapped:  # as find_pipelines(raise_errors=True) wraps it
+        message = short_message(wrapped)
+    assert message is not None and "Block.size = 0: Input should be greater than 0" in message
