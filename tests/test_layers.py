@@ -19,6 +19,7 @@ RANKS = {
     "evaluation": 1.5, "reporting": 1.6,
     # datasets, pipelines, wiring
     "kedro_datasets": 2, "pipelines": 3, "hooks": 4, "settings": 4, "pipeline_registry": 4,
+    "catalog": 4, "cli": 4,
 }  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from llm_distillation.errors import ParameterError
+
 
 class StrictModel(BaseModel):
     """Base of every typed parameter block: unknown keys are errors, instances are frozen."""
@@ -22,22 +24,25 @@ class StrictModel(BaseModel):
 def validate_blocks(
     params: Mapping[str, Any], models: Mapping[str, type[BaseModel]]
 ) -> dict[str, BaseModel]:
-    """Validate every key of ``params`` that has a model; raise one error naming each problem
-    (the setting's dotted path, the reason, the value, and the file to edit)."""
+    """Validate every key of ``params`` that has a model; raise one :class:`ParameterError`
+    naming each problem (the setting's dotted path, the rule, the value, and the file to edit)."""
     out: dict[str, BaseModel] = {}
-    problems: list[str] = []
+    problems: list[tuple[str, str, object]] = []
     for key, model in models.items():
         if key not in params:
             continue
         try:
             out[key] = model.model_validate(params[key])
         except ValidationError as err:
-            for e in err.errors():
-                where = ".".join(str(p) for p in (key, *e["loc"]))
-                problems.append(
-                    f"  {where}: {e['msg']} (got {e.get('input')!r}; "
-                    f"see conf/*/parameters_{key}.yml)"
-                )
+            problems.extend(validation_problems(key, err))
     if problems:
-        raise ValueError("Invalid parameters:\n" + "\n".join(problems))
+        raise ParameterError(problems)
     return out
+
+
+def validation_problems(key: str, err: ValidationError) -> list[tuple[str, str, object]]:
+    """``(setting, rule, value)`` of each error of ``err``, raised validating the parameter
+    block ``key``; ``setting`` is the dotted path from ``key`` down to the broken value."""
+    return [
+        (".".join(str(p) for p in (key, *e["loc"])), e["msg"], e.get("input")) for e in err.errors()
+    ]

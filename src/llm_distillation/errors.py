@@ -49,3 +49,20 @@ class TooManyRejectionsError(RuntimeError):
 
 class MissingSampleDataError(FileNotFoundError):
     """The embedded default's sample-data folder is not where the setting says."""
+
+
+class ParameterError(ValueError):
+    """Parameters that break their model's rules.
+
+    ``problems`` holds one ``(setting, rule, value)`` per broken rule; ``setting`` is the dotted
+    path of the parameter (``student_training.training.learning_rate``).
+    """
+
+    def __init__(self, problems: list[tuple[str, str, object]]) -> None:
+        self.problems = problems
+        lines = [
+            f"  {setting}: {rule} (got {value!r}; see conf/*/parameters_{block}.yml)"
+            for setting, rule, value in problems
+            for block in [setting.split(".")[0]]
+        ]
+        super().__init__("Invalid parameters:\n" + "\n".join(lines))
