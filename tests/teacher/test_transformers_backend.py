@@ -273,7 +273,7 @@ def test_model_folder_dataset_converts_once_atomically(tiny_model, tmp_path):
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert [p.name for p in folder.parent.iterdir()] == ["teacher"]  # no temp dir left
     marker = (folder / CONVERSION_MARKER).stat().st_mtime_ns
-    HFModelFolderDataset(filepath=str(folder)).save(tiny_model)  # same source: skipped
+    HFModelFolderDataset(path=str(folder)).save(tiny_model)  # same source: skipped
     assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == marker
     assert dataset._describe()["source"]["kind"] == "hf_folder"
     backend = _backend(dataset.load(), batch_size=2)

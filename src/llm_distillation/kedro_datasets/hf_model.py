@@ -50,21 +50,16 @@ class HFModelFolderDataset(AbstractDataset[ModelSource, str | None]):
         teacher_model:
           type: llm_distillation.kedro_datasets.hf_model.HFModelFolderDataset
           path: ${globals:data_dir}/06_models/teacher/smollm2-135m-instruct
-
-    ``filepath`` is accepted as a synonym of ``path``.
     """
 
     def __init__(
         self,
         *,
-        path: str | None = None,
-        filepath: str | None = None,
+        path: str,
         dtype: str = "float32",
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        if (path is None) == (filepath is None):
-            raise DatasetError("HFModelFolderDataset needs exactly one of 'path' or 'filepath'")
-        self._path = Path(path if path is not None else str(filepath))
+        self._path = Path(path)
         self._dtype = dtype
         self.metadata = metadata
 

@@ -119,10 +119,13 @@ class BackendCache:
 
 
 def backend_spec(
-    name: str, backend: str, options: Mapping[str, Any], *, benchmark: str,
-    teacher_model: str | None, cpu_threads: int | None = None,
-) -> BackendSpec:  # fmt: skip
-    """The resolved backend of teacher ``name`` for ``benchmark``.
+    backend: str,
+    options: Mapping[str, Any],
+    *,
+    teacher_model: str | None,
+    cpu_threads: int | None = None,
+) -> BackendSpec:
+    """The resolved backend ``backend`` with ``options`` (a teacher's configuration).
 
     ``teacher_model`` (a converted model folder) becomes ``options.model``, identified in
     manifests by its source fingerprint.

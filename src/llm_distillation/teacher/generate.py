@@ -83,7 +83,7 @@ def build_jobs(
     prompts: Any,
     *,
     tasks: Sequence[str],
-    teacher_model: Any = None,
+    teacher_model: str | None = None,
     rationales: pl.LazyFrame | None = None,
     critiques: pl.LazyFrame | None = None,
     cleaning: CleaningRules | None = None,
@@ -91,7 +91,8 @@ def build_jobs(
     """Lazy jobs of ``tasks`` for every configured teacher and shard of ``examples``.
 
     ``params`` is a validated ``TeacherGenerationParams``, ``prompts`` a ``PromptConfig``,
-    ``cleaning`` the one cleaning of teacher text (default rules when ``None``).
+    ``cleaning`` the one cleaning of teacher text (default rules when ``None``),
+    ``teacher_model`` the converted model folder (``None`` when it was not made).
     Critique jobs read the positive rationales from ``rationales``; revision jobs read them and
     the critiques.
     """
@@ -115,10 +116,8 @@ def build_jobs(
         if teacher.use_teacher_model:
             model_dir = _model_folder(teacher_model)
         spec = backend_spec(
-            name,
             teacher.backend,
             teacher.options,
-            benchmark=benchmark,
             teacher_model=model_dir,
             cpu_threads=teacher.cpu_threads,
         )
@@ -148,15 +147,8 @@ def build_jobs(
     return ShardJobs(jobs, f"{benchmark}/{split} {'+'.join(tasks)}", backends)
 
 
-def _model_folder(teacher_model: Any) -> str:
-    """The folder path a ``teacher_model`` catalog artefact loads as."""
-    if isinstance(teacher_model, Mapping):
-        for key in ("path", "model_dir", "folder"):
-            if key in teacher_model:
-                return str(teacher_model[key])
-        raise ValueError(
-            f"cannot find the model folder in the teacher_model artefact {teacher_model}"
-        )
+def _model_folder(teacher_model: str | None) -> str:
+    """The folder path the ``teacher_model`` catalog artefact loads as (``None``: not made)."""
     if teacher_model is None:
         raise ValueError("a teacher with use_teacher_model needs the teacher_model artefact")
     return str(teacher_model)
