@@ -45,10 +45,10 @@ class HFModelFolderDataset(AbstractDataset[ModelSource, str | None]):
     - ``load()`` returns the folder path as a string (the teacher backend loads it lazily), or
       ``None`` when no complete conversion is there (a run where no teacher uses it).
 
-    Example (``conf/base/catalog_*.yml``)::
+    Example (``conf/base/catalog_teacher_generation.yml``)::
 
         teacher_model:
-          type: llm_distillation.kedro_datasets.hf_model.HFModelFolderDataset
+          type: llm_distillation.kedro_datasets.HFModelFolderDataset
           path: ${globals:data_dir}/06_models/teacher/smollm2-135m-instruct
     """
 
