@@ -39,11 +39,6 @@ _COLUMNS: Final = {
 }
 
 
-def option_letter(index: int) -> str:
-    """``(a)`` for option 0, ``(b)`` for 1 …"""
-    return LETTERS[index]
-
-
 def concat(*parts: str | pl.Expr) -> pl.Expr:
     """Text from literal pieces and expressions (``pl.format`` panicked on multi-chunk string
     columns in polars 2.1; ``concat_str`` does not)."""

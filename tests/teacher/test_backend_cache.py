@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from llm_distillation.generation.types import DecodingConfig, GenerationRequest
-from llm_distillation.teacher.generate import BackendCache, BackendSpec
+from llm_distillation.teacher.backend_cache import BackendCache, BackendSpec
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

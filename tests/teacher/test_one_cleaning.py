@@ -11,9 +11,10 @@ from llm_distillation.cleaning import CleaningRules
 from llm_distillation.consolidation.merge import consolidate
 from llm_distillation.consolidation.study_import import import_study
 from llm_distillation.pipelines.teacher_generation.params import TeacherGenerationParams
-from llm_distillation.teacher.generate import build_jobs, output_table
+from llm_distillation.teacher.generate import build_jobs
 from llm_distillation.teacher.prompts import PromptConfig
 from llm_distillation.teacher.records import STUDY_TASK_COLUMNS
+from llm_distillation.teacher.shard_job import output_table
 from tests.conftest import PROJECT_ROOT
 from tests.consolidation.conftest import study_raw
 

@@ -258,31 +258,6 @@ def test_invalid_settings_are_refused(tiny_model):
         TransformersBackend(tiny_model, device="cpu", dtype="int8")
 
 
-def test_model_folder_dataset_converts_once_atomically(tiny_model, tmp_path):
-    from llm_distillation.kedro_datasets.hf_model import HFModelFolderDataset
-    from llm_distillation.teacher.model_artifacts import CONVERSION_MARKER
-
-    folder = tmp_path / "06_models" / "teacher"
-    dataset = HFModelFolderDataset(path=str(folder))
-    assert not dataset.exists()
-    assert dataset.load() is None
-    dataset.save({})  # no teacher uses the artefact: nothing is made
-    assert not folder.exists()
-    dataset.save({"hf_path": tiny_model})
-    assert dataset.exists() and dataset.load() == str(folder)
-    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
-    assert [p.name for p in folder.parent.iterdir()] == ["teacher"]  # no temp dir left
-    marker = (folder / CONVERSION_MARKER).stat().st_mtime_ns
-    HFModelFolderDataset(filepath=str(folder)).save(tiny_model)  # same source: skipped
-    assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == marker
-    assert dataset._describe()["source"]["kind"] == "hf_folder"
-    backend = _backend(dataset.load(), batch_size=2)
-    original = _backend(tiny_model, batch_size=2)
-    decoding = DecodingConfig(max_new_tokens=5)
-    texts = [r.text for r in backend.generate(_requests()[:2], decoding)]
-    assert texts == [r.text for r in original.generate(_requests()[:2], decoding)]
-
-
 def test_missing_smollm2_package_explains_how_to_install(monkeypatch):
     import importlib.metadata
     import importlib.util
@@ -327,17 +302,3 @@ def test_default_teacher_generates_and_prefix_cache_matches(default_teacher):
     assert all(r.text.strip() and r.generated_tokens > 0 for r in with_cache)
     assert [r.text for r in with_cache] == [r.text for r in without]
     assert cached.describe()["converted_from"]["name"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-@pytest.mark.slow
-def test_model_folder_dataset_recognises_the_packaged_gguf(default_teacher):
-    """Saving the packaged GGUF into a folder that already holds its conversion does nothing."""
-    from llm_distillation.kedro_datasets.hf_model import HFModelFolderDataset
-    from llm_distillation.teacher.model_artifacts import CONVERSION_MARKER, find_smollm2_gguf
-
-    folder = default_teacher
-    before = (folder / CONVERSION_MARKER).stat().st_mtime_ns
-    dataset = HFModelFolderDataset(path=str(folder))
-    dataset.save({"gguf_path": str(find_smollm2_gguf())})
-    assert (folder / CONVERSION_MARKER).stat().st_mtime_ns == before
-    assert dataset.load() == str(folder)

@@ -45,26 +45,21 @@ class HFModelFolderDataset(AbstractDataset[ModelSource, str | None]):
     - ``load()`` returns the folder path as a string (the teacher backend loads it lazily), or
       ``None`` when no complete conversion is there (a run where no teacher uses it).
 
-    Example (``conf/base/catalog_*.yml``)::
+    Example (``conf/base/catalog_teacher_generation.yml``)::
 
         teacher_model:
-          type: llm_distillation.kedro_datasets.hf_model.HFModelFolderDataset
+          type: llm_distillation.kedro_datasets.HFModelFolderDataset
           path: ${globals:data_dir}/06_models/teacher/smollm2-135m-instruct
-
-    ``filepath`` is accepted as a synonym of ``path``.
     """
 
     def __init__(
         self,
         *,
-        path: str | None = None,
-        filepath: str | None = None,
+        path: str,
         dtype: str = "float32",
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        if (path is None) == (filepath is None):
-            raise DatasetError("HFModelFolderDataset needs exactly one of 'path' or 'filepath'")
-        self._path = Path(path if path is not None else str(filepath))
+        self._path = Path(path)
         self._dtype = dtype
         self.metadata = metadata
 

@@ -33,11 +33,14 @@ class TeacherShardsDataset(AbstractDataset[Iterable[ShardJob], pl.LazyFrame | pl
     step), so the lineage shows the order of the tasks. ``writes`` names the tasks a save owns
     (and may prune); it defaults to ``tasks`` (all tasks when ``tasks`` is not given).
     ``credentials`` (e.g. ``{api_key: …}`` from ``conf/local/credentials.yml``) are handed to
-    the jobs' backends (an OpenAI-compatible endpoint) and never written anywhere. Example::
+    the jobs' backends (an OpenAI-compatible endpoint) and never written anywhere.
 
-        "{benchmark}.teacher_outputs_{split}":
+    Example (``conf/base/catalog_teacher_generation.yml``)::
+
+        "{benchmark}.teacher_rationales_{split}":
           type: llm_distillation.kedro_datasets.TeacherShardsDataset
-          path: ${_data}/04_feature/teacher_outputs/{benchmark}/{split}
+          path: ${globals:data_dir}/04_feature/teacher_outputs/{benchmark}/{split}
+          tasks: [positive_rationale, negative_rationale, counterfactual_rationale]
     """
 
     def __init__(

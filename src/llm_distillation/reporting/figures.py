@@ -2,6 +2,8 @@
 ``matplotlib.MatplotlibDataset``), all in :mod:`llm_distillation.reporting.style`.
 
 Each function takes a polars table in a documented layout and draws it; none reads files.
+The figures of rationales live in :mod:`llm_distillation.reporting.rationale_figures` and are
+importable from here too, so that this module lists every figure.
 """
 
 from __future__ import annotations
@@ -12,30 +14,23 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import polars as pl
 
+from llm_distillation.reporting.rationale_figures import (  # the figure catalogue, in one place
+    distribution_by_condition,
+    metric_vs_rating,
+)
 from llm_distillation.reporting.style import (
     DOUBLE_COLUMN,
     OKABE_ITO,
     SINGLE_COLUMN,
     SPLIT_COLORS,
     condition_colors,
+    need_columns,
+    ordered,
     style,
 )
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-def _ordered(values: Sequence[str], order: Sequence[str] | None) -> list[str]:
-    present = list(dict.fromkeys(values))
-    if order is None:
-        return sorted(present)
-    return [v for v in order if v in present] + sorted(set(present) - set(order))
-
-
-def _need(table: pl.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{what}: missing columns {missing}; expected {list(columns)}")
 
 
 def _draw_grouped_bars(
@@ -101,9 +96,9 @@ def grouped_bars(
     (beside the axes) or "top" (above, in one row: leaves the width to the clusters)."""
     import matplotlib.pyplot as plt
 
-    _need(summary, [x, group, "mean", "se"], "grouped bars")
-    xs = _ordered(summary[x].cast(pl.String).to_list(), x_order)
-    groups = _ordered(summary[group].cast(pl.String).to_list(), group_order)
+    need_columns(summary, [x, group, "mean", "se"], "grouped bars")
+    xs = ordered(summary[x].cast(pl.String).to_list(), x_order)
+    groups = ordered(summary[group].cast(pl.String).to_list(), group_order)
     colors = condition_colors(groups)
     with style():
         fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
@@ -226,10 +221,10 @@ def evaluation_accuracy(
     """
     import matplotlib.pyplot as plt
 
-    _need(summary, ["benchmark", "size", "condition", "mean", "se"], "evaluation accuracy")
-    _need(cells, EVALUATION_CELL_COLUMNS, "evaluation accuracy cells")
+    need_columns(summary, ["benchmark", "size", "condition", "mean", "se"], "evaluation accuracy")
+    need_columns(cells, EVALUATION_CELL_COLUMNS, "evaluation accuracy cells")
     benchmarks = sorted(set(summary["benchmark"].to_list()) | set(cells["benchmark"].to_list()))
-    groups = _ordered(
+    groups = ordered(
         summary["condition"].cast(pl.String).to_list() + cells["condition"].to_list(), conditions
     )
     colors = condition_colors(groups)
@@ -256,7 +251,7 @@ def evaluation_accuracy(
             acc_ax, unp_ax = axes[0, col], axes[1, col]
             part = summary.filter(pl.col("benchmark") == benchmark)
             cell_part = cells.filter(pl.col("benchmark") == benchmark)
-            xs = _ordered(
+            xs = ordered(
                 part["size"].cast(pl.String).to_list() + cell_part["student"].to_list(), students
             )
             _draw_grouped_bars(
@@ -339,12 +334,12 @@ def training_curves(
     split, line style = seed. ``curves``: :data:`TRAINING_CURVE_COLUMNS`."""
     import matplotlib.pyplot as plt
 
-    _need(curves, TRAINING_CURVE_COLUMNS, "training curves")
+    need_columns(curves, TRAINING_CURVE_COLUMNS, "training curves")
     part = curves.filter(pl.col("metric") == metric)
     if part.height == 0:
         raise ValueError(f"training curves: no rows with metric {metric!r}")
-    cell_names = _ordered(part["cell"].to_list(), cells)
-    splits = _ordered(part["split"].to_list(), ["train", "dev", "test"])
+    cell_names = ordered(part["cell"].to_list(), cells)
+    splits = ordered(part["split"].to_list(), ["train", "dev", "test"])
     spare = [c for c in OKABE_ITO if c not in SPLIT_COLORS.values()]
     split_colors = {
         split: SPLIT_COLORS.get(split) or spare[i % len(spare)] for i, split in enumerate(splits)
@@ -390,138 +385,6 @@ def training_curves(
             handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False
         )
     return fig
-
-
-def distribution_by_condition(
-    table: pl.DataFrame,
-    value: str,
-    *,
-    label: str,
-    group: str = "condition",
-    conditions: Sequence[str] | None = None,
-    bins: int = 30,
-) -> Figure:
-    """Distribution of ``value`` per condition (e.g. rationale length in characters, or whether
-    a rationale mentions a distractor): numeric -> overlaid step histograms (share of rows) with
-    each condition's median marked; boolean -> share of True ± SE per condition."""
-    import matplotlib.pyplot as plt
-
-    _need(table, [value, group], "distribution")
-    groups = _ordered(table[group].cast(pl.String).to_list(), conditions)
-    colors = condition_colors(groups)
-    col = table[group].cast(pl.String)
-    with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
-        if table.schema[value] == pl.Boolean:
-            shares = []
-            for g in groups:
-                x = table.filter(col == g)[value].cast(pl.Float64).to_numpy()
-                p = x.mean() if x.size else np.nan
-                shares.append((p, np.sqrt(p * (1 - p) / x.size) if x.size else np.nan))
-            pos = np.arange(len(groups))
-            ax.bar(
-                pos,
-                [s[0] * 100 for s in shares],
-                0.7,
-                color=[colors[g] for g in groups],
-                yerr=[s[1] * 100 for s in shares],
-                ecolor="#333333",
-            )
-            long_labels = sum(len(g) for g in groups) > 48  # would overlap unrotated
-            ax.set_xticks(
-                pos,
-                groups,
-                rotation=15 if long_labels else 0,
-                ha="right" if long_labels else "center",
-            )
-            ax.set_ylabel(f"{label} (% of rows ± SE)")
-        else:
-            data = table.select(pl.col(value).cast(pl.Float64), col.alias("_g")).drop_nulls()
-            edges = np.histogram_bin_edges(data[value].to_numpy(), bins=bins)
-            for g in groups:
-                x = data.filter(pl.col("_g") == g)[value].to_numpy()
-                if x.size == 0:
-                    continue
-                weights = np.full(x.size, 100.0 / x.size)
-                ax.hist(
-                    x,
-                    bins=edges,
-                    weights=weights,
-                    histtype="step",
-                    color=colors[g],
-                    linewidth=1.5,
-                    label=f"{g} (median {np.median(x):.0f})",
-                )
-                ax.axvline(np.median(x), color=colors[g], linestyle=":", linewidth=1.0)
-            ax.set_xlabel(label)
-            ax.set_ylabel("Share of rows (%)")
-            ax.legend(frameon=False, loc="upper right")
-    return fig
-
-
-def metric_vs_rating(
-    table: pl.DataFrame,
-    metric: str,
-    rating: str,
-    *,
-    metric_label: str | None = None,
-    rating_label: str | None = None,
-    group: str = "condition",
-    conditions: Sequence[str] | None = None,
-    jitter: float = 0.15,
-) -> Figure:
-    """Scatter of an automatic metric (x) against a human rating (y), coloured by condition,
-    with Spearman's rho over all points in the title. Ratings are jittered by ± ``jitter``
-    (seeded; under half the rating's step) so that equal ratings do not hide each other."""
-    import matplotlib.pyplot as plt
-    from scipy import stats
-
-    _need(table, [metric, rating, group], "metric vs rating")
-    data = table.select(
-        pl.col(metric).cast(pl.Float64),
-        pl.col(rating).cast(pl.Float64),
-        pl.col(group).cast(pl.String),
-    ).drop_nulls()
-    groups = _ordered(data[group].to_list(), conditions)
-    colors = condition_colors(groups)
-    rng = np.random.default_rng(0)
-    rho = stats.spearmanr(data[metric], data[rating]) if data.height > 2 else None
-    with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
-        for g in groups:
-            part = data.filter(pl.col(group) == g)
-            noise = rng.uniform(-jitter, jitter, part.height)
-            ax.scatter(
-                part[metric],
-                part[rating] + noise,
-                s=9,
-                alpha=0.6,
-                color=colors[g],
-                label=g,
-                linewidths=0,
-            )
-        ax.set_xlabel(metric_label or metric)
-        ax.set_ylabel(rating_label or rating)
-        ax.grid(True, axis="both")
-        if rho is not None:
-            ax.set_title(
-                f"Spearman ρ = {rho.statistic:.2f} (p = {_p_text(rho.pvalue)}, n = {data.height})",
-                fontsize=9,
-            )
-        ax.legend(
-            frameon=False,
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            title="Condition",
-            markerscale=1.5,
-        )
-    return fig
-
-
-def _p_text(p: float) -> str:
-    from llm_distillation.reporting.sentences import format_p
-
-    return format_p(p, prefix=False)
 
 
 def figure_png(fig: Figure, dpi: int = 200) -> bytes:

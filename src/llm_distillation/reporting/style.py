@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import polars as pl
+
 OKABE_ITO: tuple[str, ...] = (
     "#E69F00",  # orange
     "#56B4E9",  # sky blue
@@ -112,3 +114,19 @@ def style() -> Iterator[None]:
 
     with plt.rc_context(RC_PARAMS):
         yield
+
+
+def ordered(values: Sequence[str], order: Sequence[str] | None) -> list[str]:
+    """``values``' distinct entries in ``order`` (those it lacks after, sorted); sorted when
+    ``order`` is ``None``."""
+    present = list(dict.fromkeys(values))
+    if order is None:
+        return sorted(present)
+    return [v for v in order if v in present] + sorted(set(present) - set(order))
+
+
+def need_columns(table: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Fail naming the figure (``what``) and the columns ``table`` lacks."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}; expected {list(columns)}")

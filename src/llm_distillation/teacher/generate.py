@@ -1,348 +1,26 @@
-"""Lazy shard jobs of the teacher tasks: prompts -> backend -> post-processed rows.
+"""The lazy shard jobs of the teacher tasks, built for one node's save.
 
-A :class:`GenerationJob` is cheap to create (it only renders its manifest); its
-:meth:`~GenerationJob.compute` builds the requests of its shard, asks the teacher's backend for
-them in chunks (updating the progress bar), post-processes the texts and returns rows of
-``TEACHER_OUTPUT_SCHEMA``. The jobs of one node share a :class:`BackendCache`: a backend is
+:func:`build_jobs` turns the examples, the teacher configuration and the prompts into one
+:class:`~llm_distillation.teacher.shard_job.GenerationJob` per (teacher, task, shard). The jobs
+of one node share a :class:`~llm_distillation.teacher.backend_cache.BackendCache`: a backend is
 created by the first shard that needs it (never when every shard is complete) and closed when
-the save of those jobs ends (``run_jobs`` computes them inside their ``ShardJobs`` context).
+the save of those jobs ends (``run_jobs`` computes them inside their :class:`ShardJobs`
+context).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from llm_distillation.cleaning import CleaningRules, clean_text, is_empty_text
-from llm_distillation.generation.engine import torch_threads
-from llm_distillation.generation.types import DecodingConfig, GenerationRequest, GenerationResult
-from llm_distillation.teacher.backends.base import TeacherBackend, create_backend
+from llm_distillation.cleaning import CleaningRules
+from llm_distillation.teacher.backend_cache import BackendCache, backend_spec
 from llm_distillation.teacher.prompts import PromptBuilder
-from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
-from llm_distillation.teacher.sharding import SHARD_FORMAT_VERSION, ProgressCallback, shard_chunks
-
-logger = logging.getLogger(__name__)
-
-REJECTION_MARKERS = ("context", "too long", "prompt_overflow", "exceeds")
-"""An error result whose message names one of these is a rejected over-long prompt."""
-
-
-def _sha256(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """Which backend a teacher uses, with its options (already resolved, e.g. model path)."""
-
-    name: str
-    options: Mapping[str, Any]
-    fingerprint: Mapping[str, Any] = field(default_factory=dict)
-    cpu_threads: int | None = None
-
-    @property
-    def key(self) -> str:
-        return _sha256(
-            {
-                "name": self.name,
-                "options": dict(self.options),
-                "threads": self.cpu_threads,
-                "fingerprint": dict(self.fingerprint),
-            }
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """The manifest's view of the backend (no instance needed). A converted model folder is
-        identified by its source fingerprint, not its path, so moving the data folder does not
-        redo its shards."""
-        options = dict(self.options)
-        if self.fingerprint and "model" in options:
-            options["model"] = "teacher_model artefact (see model_fingerprint)"
-        return {
-            "backend": self.name,
-            "options": json.loads(json.dumps(options, default=str)),
-            "model_fingerprint": dict(self.fingerprint) or None,
-            "cpu_threads": self.cpu_threads,
-        }
-
-
-class BackendCache:
-    """The backends of one save of shard jobs: each created when the first job needs it, all
-    closed when the save ends (models freed, GPU memory released, torch's thread count of a
-    spec with ``cpu_threads`` restored), so a GPU teacher does not hold the GPU after teacher
-    generation. Backends are lent only inside ``with cache:`` (``run_jobs`` opens it around
-    the jobs it computes); a save whose shards are all complete creates none.
-    """
-
-    def __init__(self) -> None:
-        self._backends: dict[str, TeacherBackend] = {}
-        self._open = False
-        self._secrets: Mapping[str, Any] = {}
-        self._exit = contextlib.ExitStack()
-        self.created = 0  # backends created so far (over every opening)
-
-    def open(self, secrets: Mapping[str, Any] | None = None) -> BackendCache:
-        """Lend backends until closed; ``secrets`` (an API key from the Kedro credentials) are
-        given to the backends created meanwhile, never to a job, a manifest or a log."""
-        self._open, self._secrets = True, dict(secrets or {})
-        return self
-
-    def __enter__(self) -> BackendCache:
-        return self if self._open else self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def get(self, spec: BackendSpec) -> TeacherBackend:
-        """The backend of ``spec``, created on first use (the cache's secrets added to its
-        options, not part of its identity or of any manifest)."""
-        if not self._open:
-            raise RuntimeError("teacher backends are lent only inside `with BackendCache():`")
-        backend = self._backends.get(spec.key)
-        if backend is None:
-            logger.info("Creating teacher backend %s %s", spec.name, dict(spec.options))
-            self._exit.enter_context(torch_threads(spec.cpu_threads))
-            options = dict(spec.options)
-            if spec.name == "openai_compatible" and "api_key" in self._secrets:
-                options.setdefault("api_key", self._secrets["api_key"])
-            backend = self._backends[spec.key] = create_backend(spec.name, **options)
-            self.created += 1
-        return backend
-
-    def close(self) -> None:
-        """Close every backend and restore the thread count; the cache can be opened again."""
-        backends, self._backends, self._open = list(self._backends.values()), {}, False
-        self._secrets = {}
-        for backend in backends:
-            try:
-                backend.close()
-            except Exception:  # closing must not hide the run's own outcome
-                logger.exception("closing teacher backend %s failed", backend)
-        self._exit.close()
-
-
-def request_key(example_id: str, task: str, option_index: int) -> str:
-    """``"<example_id>/<task>/<option_index>"`` — how results are matched to requests."""
-    return f"{example_id}/{task}/{option_index}"
-
-
-@dataclass
-class GenerationJob:
-    """One (teacher, task, shard) of one benchmark and split; see the module docstring."""
-
-    teacher: str
-    task: str
-    shard: int
-    benchmark: str
-    split: str
-    examples: list[dict[str, Any]]  # example rows of this shard, ordered by example_id
-    builder: PromptBuilder
-    backend: BackendSpec
-    decoding: DecodingConfig
-    chunk_size: int = 8
-    rationales: Mapping[str, str] = field(default_factory=dict)  # example_id -> positive text
-    critiques: Mapping[str, str] = field(default_factory=dict)  # example_id -> critique text
-    cleaning: CleaningRules = field(default_factory=CleaningRules)
-    """The one cleaning of teacher text (``params:cleaning``): ``text`` is what later prompts
-    see and what consolidation stores."""
-    counters: dict[str, Any] = field(default_factory=dict)
-    backends: BackendCache = field(default_factory=BackendCache, repr=False, compare=False)
-    """Shared by the jobs of one ``ShardJobs``; lends backends while it is open."""
-
-    def __post_init__(self) -> None:
-        self.size = sum(len(self.builder.options_for(self.task, r)) for r in self.examples)
-        self.manifest = self._manifest()
-
-    def _inputs(self) -> dict[str, Any]:
-        """Fingerprint of what the prompts read: the examples and earlier tasks' texts."""
-        fields = ("example_id", "question", "premise", "hypothesis", "choices", "answer_index")
-        ids = [r["example_id"] for r in self.examples]
-        out: dict[str, Any] = {
-            "examples": _sha256([{f: r.get(f) for f in fields} for r in self.examples])
-        }
-        if self.task in ("critique", "revision"):
-            out["positive_rationale"] = _sha256([self.rationales.get(i) for i in ids])
-        if self.task == "revision":
-            out["critique"] = _sha256([self.critiques.get(i) for i in ids])
-        return out
-
-    def _manifest(self) -> dict[str, Any]:
-        decoding = {
-            "max_new_tokens": self.decoding.max_new_tokens,
-            "do_sample": self.decoding.do_sample,
-            "temperature": self.decoding.temperature,
-            "top_p": self.decoding.top_p,
-            "seed": self.decoding.seed,
-            "extra": dict(self.decoding.extra),
-        }
-        return {
-            "schema_version": SHARD_FORMAT_VERSION,
-            "benchmark": self.benchmark,
-            "split": self.split,
-            "teacher": self.teacher,
-            "task": self.task,
-            "shard": self.shard,
-            "backend": self.backend.describe(),
-            "decoding": decoding,
-            "prompt_template_sha256": self.builder.template_hash(self.task),
-            "stop": list(self.builder.stop),
-            "cleaning": self.cleaning.model_dump(mode="json"),
-            "chunk_size": self.chunk_size,
-            "example_ids": [r["example_id"] for r in self.examples],
-            "inputs": self._inputs(),
-        }
-
-    # ------------------------------------------------------------------ compute
-    def _requests(self) -> list[tuple[dict[str, Any], Any, GenerationRequest | None]]:
-        """(example row, prompt, request) per output row; request ``None`` = input missing."""
-        out = []
-        for row in self.examples:
-            eid = row["example_id"]
-            rationale = self.rationales.get(eid) if self.task in ("critique", "revision") else None
-            critique = self.critiques.get(eid) if self.task == "revision" else None
-            missing = (self.task in ("critique", "revision") and rationale is None) or (
-                self.task == "revision" and critique is None
-            )
-            for option in self.builder.options_for(self.task, row):
-                if missing:
-                    out.append((row, option, None))
-                    continue
-                prompt = self.builder.build(
-                    self.task, row, option_index=option, rationale=rationale, critique=critique
-                )
-                request = GenerationRequest(
-                    key=request_key(eid, self.task, option),
-                    messages=prompt.messages,
-                    prefix_messages=prompt.prefix_messages,
-                    stop=self.builder.stop,
-                )
-                out.append((row, prompt, request))
-        return out
-
-    def compute(self, progress: ProgressCallback | None = None) -> pl.DataFrame:
-        planned = self._requests()
-        requests = [r for _, _, r in planned if r is not None]
-        results: dict[str, GenerationResult] = {}
-        backend = self.backends.get(self.backend) if requests else None
-        missing_inputs = len(planned) - len(requests)
-        if not self.size:
-            progress = None
-        if missing_inputs and progress:
-            progress(missing_inputs, 0)
-        for start in range(0, len(requests), self.chunk_size):
-            chunk = requests[start : start + self.chunk_size]
-            assert backend is not None
-            got = backend.generate(chunk, self.decoding)
-            if len(got) != len(chunk):
-                raise RuntimeError(
-                    f"backend {self.backend.name} returned {len(got)} results for {len(chunk)}"
-                )
-            for req, res in zip(chunk, got, strict=True):
-                if res.key != req.key:
-                    raise RuntimeError(f"backend returned result {res.key!r} for {req.key!r}")
-                results[req.key] = res
-            if progress:
-                progress(len(chunk), sum(r.generated_tokens or 0 for r in got))
-        if backend is not None:
-            self.counters["backend_description"] = _safe_describe(backend)
-        return self._rows(planned, results, missing_inputs)
-
-    def _rows(
-        self, planned: Sequence[tuple[dict[str, Any], Any, GenerationRequest | None]],
-        results: Mapping[str, GenerationResult], missing_inputs: int,
-    ) -> pl.DataFrame:  # fmt: skip
-        rows = []
-        rejections = 0
-        errors: list[str] = []
-        for row, prompt, request in planned:
-            if request is None:
-                option = prompt
-                res = GenerationResult(
-                    key=request_key(row["example_id"], self.task, option),
-                    text="",
-                    prompt_tokens=0,
-                    generated_tokens=0,
-                    finish_reason="error",
-                    error="missing input: no positive rationale/critique for this example",
-                )
-                request_text = None
-            else:
-                option = prompt.option_index
-                res = results[request.key]
-                request_text = (
-                    self.builder.request_pair(row["example_id"]).critique
-                    if self.task in ("critique", "revision")
-                    else None
-                )
-            if res.finish_reason == "error":
-                message = res.error or ""
-                if any(m in message.lower() for m in REJECTION_MARKERS):
-                    rejections += 1
-                if len(errors) < 5:
-                    errors.append(f"{res.key}: {message}")
-            rows.append(
-                {
-                    "example_id": row["example_id"],
-                    "benchmark": self.benchmark,
-                    "split": self.split,
-                    "teacher": self.teacher,
-                    "task": self.task,
-                    "option_index": option,
-                    "option": row["choices"][option],
-                    "raw_text": res.text or "",
-                    "prompt_tokens": res.prompt_tokens,
-                    "generated_tokens": res.generated_tokens,
-                    "finish_reason": res.finish_reason,
-                    "prompt_truncated": bool(res.prompt_truncated),
-                    "critique_request": request_text,
-                }
-            )
-        self.counters["prompt_rejections"] = rejections
-        self.counters["missing_inputs"] = missing_inputs
-        self.counters["error_examples"] = errors
-        if errors:
-            logger.warning(
-                "%s/%s shard %d: %d error row(s), e.g. %s",
-                self.teacher, self.task, self.shard, len(errors), errors[0],
-            )  # fmt: skip
-        return output_table(rows, self.cleaning)
-
-    def run_info(self) -> dict[str, Any]:
-        """Extra accounting written into the shard's manifest file (not compared on resume)."""
-        return {
-            "prompt_rejections": self.counters.get("prompt_rejections", 0),
-            "missing_inputs": self.counters.get("missing_inputs", 0),
-            "error_examples": self.counters.get("error_examples", []),
-            "backend_description": self.counters.get("backend_description"),
-        }
-
-
-def output_table(rows: Sequence[Mapping[str, Any]], cleaning: CleaningRules) -> pl.DataFrame:
-    """Teacher-output rows (every column but ``text`` and ``is_empty``) -> the shard table:
-    ``text`` is ``raw_text`` cleaned by the one cleaning of teacher text (exactly what
-    consolidation stores), ``is_empty`` whether it has no word left. Raw text is kept."""
-    raw_schema = {k: v for k, v in TEACHER_OUTPUT_SCHEMA.items() if k not in ("text", "is_empty")}
-    frame = pl.DataFrame(list(rows), schema=raw_schema)
-    return (
-        frame.with_columns(text=clean_text(pl.col("raw_text"), cleaning).fill_null(""))
-        .with_columns(is_empty=is_empty_text(pl.col("text")))
-        .select(TEACHER_OUTPUT_SCHEMA.names())
-    )
-
-
-def _safe_describe(backend: TeacherBackend) -> Any:
-    try:
-        return json.loads(json.dumps(backend.describe(), default=str))
-    except Exception as err:  # description is informative only
-        return {"error": repr(err)}
+from llm_distillation.teacher.shard_job import GenerationJob
+from llm_distillation.teacher.sharding import shard_chunks
 
 
 @dataclass
@@ -373,7 +51,6 @@ class ShardJobs:
         return len(self.jobs)
 
 
-# ---------------------------------------------------------------------- building the jobs
 def select_examples(examples: pl.DataFrame, n: int | None, *, seed: int) -> list[dict[str, Any]]:
     """The examples a teacher covers: a seeded subsample of ``n`` (all when ``None``),
     ordered by ``example_id``."""
@@ -400,38 +77,13 @@ def texts_by_example(
     return dict(zip(rows["example_id"].to_list(), rows["text"].to_list(), strict=True))
 
 
-def backend_spec(
-    name: str, backend: str, options: Mapping[str, Any], *, benchmark: str,
-    teacher_model: str | None, cpu_threads: int | None = None,
-) -> BackendSpec:  # fmt: skip
-    """The resolved backend of teacher ``name`` for ``benchmark``.
-
-    ``teacher_model`` (a converted model folder) becomes ``options.model``, identified in
-    manifests by its source fingerprint.
-    """
-    from llm_distillation.teacher.model_artifacts import read_conversion_marker
-
-    resolved = dict(options)
-    fingerprint: dict[str, Any] = {}
-    if teacher_model is not None:
-        resolved["model"] = str(teacher_model)
-        marker = read_conversion_marker(teacher_model)
-        fingerprint = dict((marker or {}).get("source") or {})
-    return BackendSpec(
-        name=backend,
-        options=resolved,
-        fingerprint=fingerprint,
-        cpu_threads=cpu_threads,
-    )
-
-
 def build_jobs(
     examples: pl.DataFrame,
     params: Any,
     prompts: Any,
     *,
     tasks: Sequence[str],
-    teacher_model: Any = None,
+    teacher_model: str | None = None,
     rationales: pl.LazyFrame | None = None,
     critiques: pl.LazyFrame | None = None,
     cleaning: CleaningRules | None = None,
@@ -439,7 +91,8 @@ def build_jobs(
     """Lazy jobs of ``tasks`` for every configured teacher and shard of ``examples``.
 
     ``params`` is a validated ``TeacherGenerationParams``, ``prompts`` a ``PromptConfig``,
-    ``cleaning`` the one cleaning of teacher text (default rules when ``None``).
+    ``cleaning`` the one cleaning of teacher text (default rules when ``None``),
+    ``teacher_model`` the converted model folder (``None`` when it was not made).
     Critique jobs read the positive rationales from ``rationales``; revision jobs read them and
     the critiques.
     """
@@ -463,10 +116,8 @@ def build_jobs(
         if teacher.use_teacher_model:
             model_dir = _model_folder(teacher_model)
         spec = backend_spec(
-            name,
             teacher.backend,
             teacher.options,
-            benchmark=benchmark,
             teacher_model=model_dir,
             cpu_threads=teacher.cpu_threads,
         )
@@ -496,15 +147,8 @@ def build_jobs(
     return ShardJobs(jobs, f"{benchmark}/{split} {'+'.join(tasks)}", backends)
 
 
-def _model_folder(teacher_model: Any) -> str:
-    """The folder path a ``teacher_model`` catalog artefact loads as."""
-    if isinstance(teacher_model, Mapping):
-        for key in ("path", "model_dir", "folder"):
-            if key in teacher_model:
-                return str(teacher_model[key])
-        raise ValueError(
-            f"cannot find the model folder in the teacher_model artefact {teacher_model}"
-        )
+def _model_folder(teacher_model: str | None) -> str:
+    """The folder path the ``teacher_model`` catalog artefact loads as (``None``: not made)."""
     if teacher_model is None:
         raise ValueError("a teacher with use_teacher_model needs the teacher_model artefact")
     return str(teacher_model)

@@ -119,7 +119,6 @@ TRAINING = {"conditions": {}}  # the study's named conditions
 @pytest.fixture(scope="module")
 def cell_outputs(cqa_test_table, tiny_students):
     """The per-cell nodes of three conditions on a tiny Llama student (two seeds)."""
-    pytest.importorskip("llm_distillation.training.conditions")
     params = {
         "test_examples": 6,
         "explain_examples": 6,

@@ -22,17 +22,17 @@ def ingested(tmp_path_factory, shared_data) -> Path:
 def created_backends(monkeypatch) -> list:
     """Every teacher backend the run creates, in order (to check that none was, or that each
     was closed when its save ended)."""
-    from llm_distillation.teacher import generate
+    from llm_distillation.teacher import backend_cache
 
     created: list = []
-    real = generate.create_backend
+    real = backend_cache.create_backend
 
     def recording(name: str, **options):
         backend = real(name, **options)
         created.append(backend)
         return backend
 
-    monkeypatch.setattr(generate, "create_backend", recording)
+    monkeypatch.setattr(backend_cache, "create_backend", recording)
     return created
 
 

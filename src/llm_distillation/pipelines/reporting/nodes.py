@@ -1,5 +1,8 @@
 """Nodes of the ``reporting`` pipeline: thin wrappers over :mod:`llm_distillation.reporting`.
 
+This module: the shared helpers and the analysis of the study's own data;
+:mod:`~llm_distillation.pipelines.reporting.evaluation_nodes`: this project's evaluation.
+
 Figure nodes return the figure (saved by the catalog) and its PNG bytes (for the report, since
 a ``MatplotlibDataset`` cannot be loaded back).
 """
@@ -18,27 +21,13 @@ from llm_distillation.reporting.explainability import (
     analyse_explainability,
     prepare_study,
 )
-from llm_distillation.reporting.metrics import compare_explanation_metrics
-from llm_distillation.reporting.paired import gee_correctness, paired_tests
 from llm_distillation.reporting.performance import (
     CONDITIONS,
     analyse_performance,
-    from_accuracy_table,
     prepare_experiment,
 )
 from llm_distillation.reporting.report import ReportSection, build_report, input_record, run_record
-from llm_distillation.reporting.scope import (
-    answer_options,
-    cell_statements,
-    cell_table,
-    condition_labels,
-    condition_order,
-    label_runs,
-    scope_statements,
-    skipped_summary,
-)
-from llm_distillation.reporting.sentences import describe, describe_shapiro, describe_skipped
-from llm_distillation.reporting.tidy import concat_results, result_table
+from llm_distillation.reporting.sentences import describe, describe_shapiro
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,20 +35,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _params(params: dict[str, Any]) -> ReportingParams:
+def reporting_params(params: dict[str, Any]) -> ReportingParams:
+    """``params:reporting`` validated."""
     return ReportingParams.model_validate(params)
 
 
-def _with_png(fig: Figure) -> tuple[Figure, bytes]:
+def with_png(fig: Figure) -> tuple[Figure, bytes]:
+    """A figure node's outputs: the figure and its PNG bytes."""
     return fig, figures.figure_png(fig)
 
 
-# ------------------------------------------------------------------ the study's own data
 def analyse_study_performance(
     experiment: pl.DataFrame, params: dict[str, Any]
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """experiment.csv -> (summary, outliers, tests) of performance.R."""
-    p = _params(params).study
+    p = reporting_params(params).study
     out = analyse_performance(prepare_experiment(experiment), min_per_group=p.min_runs_per_group)
     logger.info(
         "Study performance: %d runs, %d outliers removed, %d test rows",
@@ -67,7 +57,7 @@ def analyse_study_performance(
         out["outliers"].height,
         out["tests"].height,
     )
-    return out["summary"], _plain(out["outliers"]), out["tests"]
+    return out["summary"], plain(out["outliers"]), out["tests"]
 
 
 def analyse_study_ratings(
@@ -75,7 +65,7 @@ def analyse_study_ratings(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """study.csv -> (summary, Quality outliers, npmv relative effects, tests) of
     explainability.R."""
-    p = _params(params).study
+    p = reporting_params(params).study
     out = analyse_explainability(
         prepare_study(study), permutations=p.permutations, seed=p.seed, p_adjust=p.dunn_p_adjust
     )
@@ -85,14 +75,14 @@ def analyse_study_ratings(
         out["outliers"].height,
     )
     return (
-        _plain(out["summary"]),
-        _plain(out["outliers"]),
+        plain(out["summary"]),
+        plain(out["outliers"]),
         out["relative_effects"],
         out["tests"],
     )
 
 
-def _plain(table: pl.DataFrame) -> pl.DataFrame:
+def plain(table: pl.DataFrame) -> pl.DataFrame:
     """Enum columns as strings (Parquet readers elsewhere need not know the categories)."""
     return table.with_columns(pl.col(pl.Enum).cast(pl.String))
 
@@ -100,18 +90,18 @@ def _plain(table: pl.DataFrame) -> pl.DataFrame:
 def plot_study_accuracy(summary: pl.DataFrame) -> tuple[Figure, bytes]:
     """The study's main figure, on the runs that the ANOVA used (after outlier removal)."""
     after = summary.filter(pl.col("stage") == "after")
-    return _with_png(figures.accuracy_by_condition(after, CONDITIONS))
+    return with_png(figures.accuracy_by_condition(after, CONDITIONS))
 
 
 def plot_study_ratings(summary: pl.DataFrame) -> tuple[Figure, bytes]:
     """The five rating items and Quality per condition."""
-    return _with_png(figures.rating_items(summary, [*ITEMS, "Quality"], CONDITIONS))
+    return with_png(figures.rating_items(summary, [*ITEMS, "Quality"], CONDITIONS))
 
 
 def plot_study_rationale_length(study: pl.DataFrame) -> tuple[Figure, bytes]:
     """Length of the rated explanations per condition."""
-    data = _plain(prepare_study(study))
-    return _with_png(
+    data = plain(prepare_study(study))
+    return with_png(
         figures.distribution_by_condition(
             data, "rationale_length", label="Rationale length (characters)", conditions=CONDITIONS
         )
@@ -120,8 +110,8 @@ def plot_study_rationale_length(study: pl.DataFrame) -> tuple[Figure, bytes]:
 
 def plot_study_length_vs_quality(study: pl.DataFrame) -> tuple[Figure, bytes]:
     """An automatic metric (length) against the human Quality rating."""
-    data = _plain(prepare_study(study))
-    return _with_png(
+    data = plain(prepare_study(study))
+    return with_png(
         figures.metric_vs_rating(
             data,
             "rationale_length",
@@ -151,7 +141,7 @@ def build_study_report(
 ) -> tuple[str, str]:
     """(HTML, Markdown) report of the study's analysis on its own data. ``input_versions``:
     the catalog versions of the inputs (filled by the project hook)."""
-    p = _params(params)
+    p = reporting_params(params)
     alpha = p.alpha
     perf_main = performance_tests.filter(pl.col("test") != "shapiro")
     check_tests = ["shapiro", "levene", "box_m", "multivariate_shapiro", "pearson"]
@@ -206,338 +196,3 @@ def build_study_report(
     )
     html, markdown = build_report(f"{p.title}: the study's analysis", sections, run)
     return html, markdown
-
-
-# ------------------------------------------------------------------ this project's evaluation
-def _condition_names(
-    p: ReportingParams, student_training: dict[str, Any] | None, *tables: pl.DataFrame
-) -> tuple[dict[str, str], list[str]]:
-    """(condition key -> the study's name, the names in report order) for the conditions of
-    ``tables`` (keys, or names already given) and of ``reporting.evaluation.conditions``."""
-    present = [c for t in tables if "condition" in t.columns for c in t["condition"].to_list()]
-    keys = list(dict.fromkeys([*present, *p.evaluation.conditions]))
-    labels = condition_labels(keys, student_training)
-    shown = {labels.get(c, c) for c in present}
-    order = [c for c in condition_order(labels, p.evaluation.conditions) if c in shown]
-    return labels, order
-
-
-def _labelled(
-    table: pl.DataFrame, p: ReportingParams, student_training: dict[str, Any] | None
-) -> tuple[pl.DataFrame, list[str]]:
-    """``table`` with the study's condition names and the students' labels (only the
-    configured students and conditions when the parameters name them), and the condition
-    order."""
-    labels, order = _condition_names(p, student_training, table)
-    e = p.evaluation
-    out = label_runs(table, labels, e.students or None, e.conditions or None)
-    present = set(out["condition"].to_list()) if "condition" in out.columns else set()
-    return out, [c for c in order if c in present]
-
-
-def analyse_evaluation_accuracy(
-    accuracy: pl.DataFrame, params: dict[str, Any], student_training: dict[str, Any] | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Accuracy table (``benchmark, student, condition, seed, accuracy``) -> per benchmark the
-    study's performance analysis; (summary, tests) with a ``benchmark`` column / subset, the
-    conditions by the study's names (``student_training``: their declarations).
-
-    Cells with fewer than ``min_seeds_per_group`` seeds give "not possible" test rows.
-    """
-    p = _params(params)
-    if accuracy.height == 0:
-        raise ValueError("accuracy table: no rows (did the evaluation run?)")
-    labelled, order = _labelled(accuracy, p, student_training)
-    summaries, tests = [], []
-    for benchmark in sorted(labelled["benchmark"].unique().to_list()):
-        data = from_accuracy_table(labelled, benchmark)
-        out = analyse_performance(
-            data, min_per_group=p.evaluation.min_seeds_per_group, conditions=order
-        )
-        summaries.append(out["summary"].with_columns(pl.lit(benchmark).alias("benchmark")))
-        tests.append(
-            out["tests"].with_columns(
-                pl.concat_str(
-                    pl.lit(f"benchmark={benchmark}"),
-                    pl.when(pl.col("subset").is_not_null())
-                    .then(pl.lit(", ") + pl.col("subset"))
-                    .otherwise(pl.lit("")),
-                ).alias("subset")
-            )
-        )
-        not_run = out["tests"].filter(pl.col("note").str.starts_with("not possible"))
-        if not_run.height:
-            logger.warning("Accuracy tests on %s: %s", benchmark, not_run["note"][0])
-    summary = pl.concat(summaries) if summaries else pl.DataFrame()
-    return _plain(summary), concat_results(tests)
-
-
-def analyse_paired_predictions(
-    predictions: pl.DataFrame,
-    params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
-) -> pl.DataFrame:
-    """Per-example predictions -> McNemar / Cochran's Q (Holm) and the GEE, one result table."""
-    p = _params(params)
-    if predictions.height == 0:  # e.g. no option log-likelihood answers (option_loglik off)
-        return concat_results([])
-    labelled, order = _labelled(predictions, p, student_training)
-    e = p.evaluation
-    return concat_results(
-        [
-            paired_tests(
-                labelled,
-                order,
-                pair_on=e.pair_on,
-                p_adjust=e.paired_p_adjust,
-                exact=e.mcnemar_exact,
-            ),
-            gee_correctness(labelled, order),
-        ]
-    )
-
-
-def analyse_explanation_metrics(
-    metrics: pl.DataFrame, params: dict[str, Any], student_training: dict[str, Any] | None = None
-) -> pl.DataFrame:
-    """Per-explanation metrics -> Kruskal-Wallis + Dunn + Vargha-Delaney A per metric."""
-    p = _params(params)
-    if metrics.height == 0:
-        return result_table([])
-    labelled, order = _labelled(metrics, p, student_training)
-    return compare_explanation_metrics(labelled, order, p.evaluation.metrics_p_adjust)
-
-
-def describe_evaluation_cells(
-    accuracy: pl.DataFrame,
-    predictions: pl.DataFrame,
-    params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
-) -> pl.DataFrame:
-    """Per (benchmark, student, condition): seeds, test examples, accuracy, share of parseable
-    answers and chance level (:func:`llm_distillation.reporting.scope.cell_table`), by the
-    study's condition names and the students' labels, in report order."""
-    p = _params(params)
-    labelled, order = _labelled(accuracy, p, student_training)
-    answers, _ = _labelled(predictions, p, student_training)
-    cells = cell_table(labelled, answers, answer_options(predictions))
-    rank = {c: i for i, c in enumerate(order)}
-    return cells.sort(
-        "benchmark", "student", pl.col("condition").replace_strict(rank, default=len(rank))
-    )
-
-
-def plot_evaluation_accuracy(
-    summary: pl.DataFrame,
-    cells: pl.DataFrame,
-    params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
-) -> tuple[Figure, bytes]:
-    """Mean accuracy ± SE per condition and student, a column per benchmark, with the chance
-    line and each cell's unparseable share below (:func:`figures.evaluation_accuracy`)."""
-    p = _params(params)
-    _, order = _condition_names(p, student_training, summary, cells)
-    after = summary.filter(pl.col("stage") == "after")
-    students = list(dict.fromkeys(p.evaluation.students.values())) or None
-    return _with_png(figures.evaluation_accuracy(after, cells, order, students))
-
-
-def plot_training_curves(
-    params: dict[str, Any], student_training: dict[str, Any] | None, *curves: pl.DataFrame
-) -> tuple[Figure, bytes]:
-    """Training loss (train and dev) against step, one panel per matrix cell, titled
-    ``benchmark · student · condition`` by the study's names where the curves carry them."""
-    from llm_distillation.reporting.figures import training_curves
-
-    p = _params(params)
-    frames = [c.collect() if isinstance(c, pl.LazyFrame) else c for c in curves]
-    table = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    order = None
-    if {"benchmark", "student", "condition"} <= set(table.columns):
-        labels, conditions = _condition_names(p, student_training, table)
-        students = p.evaluation.students
-        rank = {c: i for i, c in enumerate(conditions)}
-        table = table.with_columns(
-            pl.col("condition").replace(labels),
-            pl.col("student").replace(dict(students)) if students else pl.col("student"),
-        ).with_columns(
-            pl.concat_str("benchmark", "student", "condition", separator=" · ").alias("cell"),
-            pl.col("condition").replace_strict(rank, default=len(rank)).alias("_rank"),
-        )
-        order = table.sort("benchmark", "student", "_rank")["cell"].unique(maintain_order=True)
-        order = order.to_list()
-    return _with_png(training_curves(table, "loss", order))
-
-
-def plot_explanation_distributions(
-    metrics: pl.DataFrame, params: dict[str, Any], student_training: dict[str, Any] | None = None
-) -> tuple[Figure, bytes]:
-    """Explanation length (words) per condition: the study's rationale-length figure, on this
-    project's student explanations (distractor mentions are in the metric tests)."""
-    from llm_distillation.reporting.figures import distribution_by_condition
-
-    labelled, order = _labelled(metrics, _params(params), student_training)
-    words = labelled.filter(pl.col("metric") == "words").drop_nulls("value")
-    return _with_png(
-        distribution_by_condition(
-            words, "value", label="Explanation length (words)", conditions=order
-        )
-    )
-
-
-_RUN_COLUMNS = (
-    "benchmark",
-    "student",
-    "condition",
-    "seed",
-    "n",
-    "accuracy",
-    "ci_low",
-    "ci_high",
-    "unparseable",
-)
-
-
-def side_by_side_accuracy(runs: pl.DataFrame, options: pl.DataFrame) -> pl.DataFrame:
-    """Per run: the generated answers' accuracy (primary view) and the option log-likelihood
-    accuracy, each with its 95% bootstrap CI (``runs`` and ``options`` already labelled)."""
-    keys = ["benchmark", "student", "condition", "seed"]
-    generated = runs.select(
-        *keys,
-        "n",
-        generated="accuracy",
-        generated_ci_low="ci_low",
-        generated_ci_high="ci_high",
-        unparseable="unparseable",
-    )
-    if options.height == 0:
-        return generated
-    likelihood = options.select(
-        *keys, option_loglik="accuracy", option_ci_low="ci_low", option_ci_high="ci_high"
-    )
-    return generated.join(likelihood, on=keys, how="left", maintain_order="left")
-
-
-def option_statements(options: pl.DataFrame, order: list[str]) -> list[str]:
-    """One sentence per run on its option log-likelihood accuracy (format-free), in report
-    order."""
-    rank = {c: i for i, c in enumerate(order)}
-    rows = options.sort(
-        "benchmark", "student", pl.col("condition").replace_strict(rank, default=len(rank)), "seed"
-    )
-    return [
-        f"{r['benchmark']}/{r['student']}/{r['condition']} (seed {r['seed']}): "
-        f"{100 * r['accuracy']:.1f}% by option log-likelihood (95% CI "
-        f"{100 * r['ci_low']:.1f}% to {100 * r['ci_high']:.1f}%): the option whose "
-        '"The answer is {option}" it finds most likely, whatever the format of its own answer.'
-        for r in rows.iter_rows(named=True)
-        if r["accuracy"] is not None and r["ci_low"] is not None
-    ]
-
-
-def build_evaluation_report(
-    *,
-    accuracy: pl.DataFrame,
-    option_accuracy: pl.DataFrame,
-    option_paired: pl.DataFrame,
-    predictions: pl.DataFrame,
-    metrics: pl.DataFrame,
-    skipped: pl.DataFrame,
-    cells: pl.DataFrame,
-    accuracy_summary: pl.DataFrame,
-    accuracy_tests: pl.DataFrame,
-    paired: pl.DataFrame,
-    metric_tests: pl.DataFrame,
-    accuracy_png: bytes,
-    curves_png: bytes,
-    lengths_png: bytes,
-    input_versions: dict[str, Any],
-    params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
-    names: tuple[str, str, str, str] = ("accuracy", "predictions", "metrics", "skipped"),
-) -> tuple[str, str]:
-    """(HTML, Markdown) report of this project's evaluation outputs, opening with "What this run
-    can tell you" (:func:`llm_distillation.reporting.scope.scope_statements` of ``cells``);
-    ``names``: the catalog names of the four evaluation inputs (to find their versions in
-    ``input_versions``)."""
-    p = _params(params)
-    _, order = _condition_names(p, student_training, cells)
-    runs, _ = _labelled(accuracy, p, student_training)
-    rank = {c: i for i, c in enumerate(order)}
-    runs = runs.select([c for c in _RUN_COLUMNS if c in runs.columns]).sort(
-        "benchmark",
-        "student",
-        pl.col("condition").replace_strict(rank, default=len(rank)),
-        "seed",
-    )
-    options, _ = _labelled(option_accuracy, p, student_training)
-    skipped_cells, _ = _labelled(skipped, p, student_training)
-    one_seed = cells.height > 0 and cells["seeds"].max() == 1
-    sections = [
-        ReportSection(
-            "What this run can tell you",
-            statements=scope_statements(cells, p.alpha, conditions=order),
-            boxed=True,
-        ),
-        ReportSection(
-            "Accuracy by condition and student",
-            statements=cell_statements(cells, order)
-            + option_statements(options, order)
-            + describe(accuracy_tests, p.alpha)
-            + describe_shapiro(accuracy_tests, p.alpha),
-            figures={
-                "Mean test accuracy ± SE over seeds (after outlier removal), the chance level "
-                "(dashed), and below each bar its cell's share of unparseable answers": (
-                    accuracy_png
-                )
-            },
-            tables={
-                "Cells: seeds, test examples, accuracy, parseable answers, chance": cells,
-                "Accuracy per run (fractions; 95% bootstrap CI over test examples)": runs,
-                "Generated answers vs option log-likelihood (acc_norm: the option whose "
-                '"The answer is {option}" the student finds most likely), per run, 95% '
-                "bootstrap CIs": side_by_side_accuracy(runs, options),
-                "Group means over seeds": accuracy_summary,
-                "Tests": accuracy_tests,
-            },
-            notes=(
-                ["With one seed per cell, the group means have no SD or SE (left blank)."]
-                if one_seed
-                else []
-            ),
-        ),
-        ReportSection(
-            "Training",
-            statements=[],
-            figures={"Training and dev loss per matrix cell": curves_png},
-            tables={},
-        ),
-        ReportSection(
-            "Paired per-example comparisons",
-            statements=describe(paired, p.alpha)
-            + [f"Option log-likelihood answers: {s}" for s in describe(option_paired, p.alpha)],
-            tables={
-                "McNemar, Cochran's Q and GEE": paired,
-                "The same on option log-likelihood answers": option_paired,
-            },
-        ),
-        ReportSection(
-            "Automatic explanation metrics",
-            statements=describe(metric_tests, p.alpha) + describe_skipped(skipped_cells),
-            figures={"Explanation length per condition": lengths_png},
-            tables={
-                "Kruskal-Wallis, Dunn and Vargha-Delaney A per metric": metric_tests,
-                "Metrics not computed, and why": skipped_summary(skipped_cells),
-            },
-        ),
-    ]
-    run = run_record(
-        p.model_dump(),
-        [
-            input_record(names[0], accuracy, input_versions),
-            input_record(names[1], predictions, input_versions),
-            input_record(names[2], metrics, input_versions),
-            input_record(names[3], skipped, input_versions),
-        ],
-    )
-    return build_report(f"{p.title}: evaluation", sections, run)

@@ -23,22 +23,24 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines import bind as _bind
-from llm_distillation.pipelines.reporting.nodes import (
+from llm_distillation.pipelines.reporting.evaluation_nodes import (
     analyse_evaluation_accuracy,
     analyse_explanation_metrics,
     analyse_paired_predictions,
-    analyse_study_performance,
-    analyse_study_ratings,
     build_evaluation_report,
-    build_study_report,
     describe_evaluation_cells,
     plot_evaluation_accuracy,
     plot_explanation_distributions,
+    plot_training_curves,
+)
+from llm_distillation.pipelines.reporting.nodes import (
+    analyse_study_performance,
+    analyse_study_ratings,
+    build_study_report,
     plot_study_accuracy,
     plot_study_length_vs_quality,
     plot_study_ratings,
     plot_study_rationale_length,
-    plot_training_curves,
 )
 from llm_distillation.pipelines.student_training.matrix import Cell
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING

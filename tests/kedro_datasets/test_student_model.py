@@ -18,9 +18,9 @@ from llm_distillation.kedro_datasets import (
 from llm_distillation.kedro_datasets.student_model import SUMMARY_FILE, CheckpointStore
 
 
-def _student_folder(path, seed, accuracy=0.5):
+def _student_folder(path, seed, accuracy=0.5, weights=(4, 4)):
     path.mkdir(parents=True)
-    save_file({"w": np.zeros((4, 4), dtype=np.float32)}, str(path / "model.safetensors"))
+    save_file({"w": np.zeros(weights, dtype=np.float32)}, str(path / "model.safetensors"))
     (path / "config.json").write_text(json.dumps({"model_type": "t5"}))
     (path / "tokenizer.json").write_text("{}")
     summary = {
@@ -91,11 +91,12 @@ def test_a_local_save_links_the_finished_files_instead_of_copying(tmp_path):
 
 def test_preview_shows_size_config_and_best_dev_score(tmp_path):
     ds = _dataset(tmp_path)
-    ds.save({3: _student_folder(tmp_path / "run" / "s3", 3, accuracy=0.625)})
+    one_mib = (512, 512)  # float32: 1 MiB of weights, the other files a few hundred bytes
+    ds.save({3: _student_folder(tmp_path / "run" / "s3", 3, accuracy=0.625, weights=one_mib)})
     preview = ds.preview()
     row = dict(zip(preview["columns"], preview["data"][0], strict=True))
     assert row["seed"] == 3
-    assert row["size_mb"] >= 0
+    assert row["size_mb"] == 1.0
     assert row["architecture"] == "T5ForConditionalGeneration"
     assert row["best_dev_accuracy"] == 0.625
     assert row["best_dev_loss"] == 1.25
