@@ -49,17 +49,16 @@ def test_kedro_run_goes_from_raw_files_to_the_report(tmp_path, shared_data):
     # every trained student of the matrix is a versioned model folder
     for cell in matrix_of():
         assert any((tmp_path / "06_models").rglob(f"*{cell.namespace}*")), cell.namespace
-    # issue 14: ≥ 100 test examples per cell, ≤ 1.5 GB written, the folder's size in the last
-    # lines. Its "≥ 90 % of the answers parse" is not met robustly yet: measured 95 / 94 % in one
-    # full run and 90 / 88 % in another (CPU numerics differ between runs), so this checks the
-    # floor the default reaches, 85 %
+    # issue 14: ≥ 100 test examples per cell, ≥ 90 % of the answers parse, ≤ 1.5 GB written, the
+    # folder's size in the last lines. (Plain-text prompts parsed 84-95 %; with the student's chat
+    # turn, 94-95 %: docs/student_training.md.)
     import polars as pl
 
     accuracy = pl.read_parquet(
         sorted((tmp_path / "08_reporting" / "evaluation").glob("accuracy_all.parquet/*/*"))[-1]
     )
     assert accuracy.height == len(matrix_of())
-    assert accuracy["n"].min() >= 100 and accuracy["unparseable"].max() <= 0.15, accuracy
+    assert accuracy["n"].min() >= 100 and accuracy["unparseable"].max() <= 0.10, accuracy
     from llm_distillation.hooks import folder_size
 
     size, _ = folder_size(tmp_path)  # a hard-linked student counts once

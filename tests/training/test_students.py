@@ -114,3 +114,30 @@ def test_pretrained_folder_loads_safetensors_only(teacher_folder, tmp_path):
         build_student({"kind": "hub", "model_id": str(pickled), "architecture": "causal"})
     with pytest.raises(FileNotFoundError, match=r"student.folder.*no \*.safetensors"):
         build_student({"kind": "shrunk_causal", "num_layers": 1}, source=pickled)
+
+
+def test_chat_format_false_builds_and_saves_the_student_without_its_chat_template(tmp_path):
+    """``chat_format: false`` (the study's plain decoder-only format) drops the template from
+    the tokenizer the student trains and is saved with; the default keeps it, so the view input
+    is a user turn (``student_prompt``) in training and, after a reload, in evaluation."""
+    from llm_distillation.generation.tokenize import student_prompt
+    from tests.generation.tiny_models import CHATML, build_tiny_llama
+
+    teacher = build_tiny_llama(tmp_path / "chat_teacher", chat_template=CHATML)
+    chat = build_student({"kind": "shrunk_causal", "num_layers": 1}, source=teacher)
+    plain = build_student(
+        {"kind": "shrunk_causal", "num_layers": 1, "chat_format": False}, source=teacher
+    )
+    hub = build_student(
+        {"kind": "hub", "model_id": str(teacher), "architecture": "causal", "chat_format": False}
+    )
+    text = "[predict] Question: q?\nChoices: (a) x (b) y"
+    assert student_prompt(chat.tokenizer, text, decoder_only=True) == [
+        {"role": "user", "content": text}
+    ]
+    for student in (plain, hub):
+        assert student_prompt(student.tokenizer, text, decoder_only=True) == text
+    for name, student in (("chat", chat), ("plain", plain)):
+        save_student(student, tmp_path / name)
+    assert load_tokenizer(tmp_path / "chat").chat_template == CHATML
+    assert not load_tokenizer(tmp_path / "plain").chat_template

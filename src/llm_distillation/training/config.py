@@ -37,6 +37,9 @@ class ShrunkCausalSpec(StrictModel):
     folder: str | None = None
     layers: tuple[int, ...] | None = None
     num_layers: int | None = Field(default=None, ge=1)
+    chat_format: bool = True
+    """The view input as one user turn of the chat template, or plain text (``false``: the
+    study's decoder-only format); see ``generation.tokenize.student_prompt``."""
 
     @model_validator(mode="after")
     def _one_of(self) -> ShrunkCausalSpec:
@@ -79,6 +82,9 @@ class HubSpec(StrictModel):
     model_id: str
     revision: str | None = None
     architecture: Literal["causal", "seq2seq"]
+    chat_format: bool = True
+    """Causal students: the view input as one user turn of the chat template, or plain text
+    (``false``: the study's decoder-only format); see ``generation.tokenize.student_prompt``."""
 
 
 StudentSpec = Annotated[ShrunkCausalSpec | T5ConfigSpec | HubSpec, Field(discriminator="kind")]

@@ -95,7 +95,7 @@ def build_student(spec: Any, *, source: str | Path | None = None, seed: int = 0)
     spec = student_spec(spec)
     path = student_source(spec, source)
     if isinstance(spec, ShrunkCausalSpec):
-        return _shrunk_causal(spec, path)  # type: ignore[arg-type]
+        return _plain_text_if_asked(_shrunk_causal(spec, path))  # type: ignore[arg-type]
     if isinstance(spec, T5ConfigSpec):
         return _t5_from_config(spec, path, seed)  # type: ignore[arg-type]
     return _hub(spec)
@@ -235,7 +235,17 @@ def _hub(spec: HubSpec) -> Student:
     tokenizer = AutoTokenizer.from_pretrained(spec.model_id, **kwargs)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return Student(model, tokenizer, decoder_only=spec.architecture == "causal", spec=spec)
+    student = Student(model, tokenizer, decoder_only=spec.architecture == "causal", spec=spec)
+    return _plain_text_if_asked(student)
+
+
+def _plain_text_if_asked(student: Student) -> Student:
+    """Drop the tokenizer's chat template when the spec asks for plain-text inputs
+    (``chat_format: false``): the tokenizer the student trains and is saved with then reads
+    the view text as is, at training and at evaluation (``generation.tokenize.student_prompt``)."""
+    if not getattr(student.spec, "chat_format", True):
+        student.tokenizer.chat_template = None
+    return student
 
 
 def save_student(student: Student, folder: str | Path) -> Path:
