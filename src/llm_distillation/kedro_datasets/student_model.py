@@ -347,27 +347,13 @@ class CheckpointStore:
         return final if (final / SUMMARY_FILE).is_file() else None
 
     def save_finished(
-        self,
-        seed: int,
-        fingerprint: str,
-        model: Any,
-        tokenizer: Any,
-        *,
-        summary: Mapping[str, Any],
-        curves: pl.DataFrame,
-        save_dtype: str | None = None,
+        self, seed: int, fingerprint: str, model: Any, tokenizer: Any, **contents: Any
     ) -> Path:
         """Write the finished student of ``(seed, fingerprint)`` into its ``final/`` folder
-        (:func:`write_student_folder`) and return that folder; a rerun with the same
-        fingerprint finds it (:meth:`finished`) and trains nothing."""
-        return write_student_folder(
-            self.final_dir(seed, fingerprint),
-            model,
-            tokenizer,
-            summary=summary,
-            curves=curves,
-            save_dtype=save_dtype,
-        )
+        (:func:`write_student_folder`, whose keyword arguments ``contents`` are: ``summary``,
+        ``curves``, ``save_dtype``) and return that folder; a rerun with the same fingerprint
+        finds it (:meth:`finished`) and trains nothing."""
+        return write_student_folder(self.final_dir(seed, fingerprint), model, tokenizer, **contents)
 
     def finished_curves(self, seed: int, fingerprint: str) -> pl.DataFrame:
         """The training curves of the finished student of ``(seed, fingerprint)``."""

@@ -76,6 +76,33 @@ def content_id(prefix: str, *parts: str) -> str:
     return f"{prefix}-{digest}"
 
 
+def _example(
+    example_id: str,
+    choices: list[str],
+    answer_index: int,
+    explanations: list[str],
+    metadata: dict[str, Any],
+    **task: str,
+) -> dict[str, Any]:
+    """One normalized example: its ``task`` text fields (``question``; ``premise`` and
+    ``hypothesis``), the choices with the gold option and its index, explanations, metadata."""
+    return {
+        "example_id": example_id,
+        **task,
+        "choices": choices,
+        "answer": choices[answer_index],
+        "answer_index": answer_index,
+        "explanations": explanations,
+        "metadata": metadata,
+    }
+
+
+def _no_dialect(benchmark: BenchmarkLoader, dialect: str) -> ValueError:
+    return ValueError(
+        f"{benchmark.name} has no dialect {dialect!r}; allowed: {sorted(benchmark.dialects)}"
+    )
+
+
 class BenchmarkLoader(Protocol):
     """Turns source records of one benchmark into normalized task fields."""
 
@@ -136,16 +163,10 @@ class CommonsenseQA:
             if q.get("question_concept"):
                 metadata["question_concept"] = q["question_concept"]
         else:
-            raise ValueError(f"cqa has no dialect {dialect!r}; allowed: {sorted(self.dialects)}")
-        return {
-            "example_id": example_id,
-            "question": question,
-            "choices": choices,
-            "answer": answer,
-            "answer_index": answer_index,
-            "explanations": explanations,
-            "metadata": metadata,
-        }
+            raise _no_dialect(self, dialect)
+        return _example(
+            example_id, choices, answer_index, explanations, metadata, question=question
+        )
 
 
 @dataclass(frozen=True)
@@ -182,17 +203,16 @@ class ESNLI:
             )
             metadata["pairID"] = _text(record, "pairID")
         else:
-            raise ValueError(f"esnli has no dialect {dialect!r}; allowed: {sorted(self.dialects)}")
-        return {
-            "example_id": content_id("esnli", premise, hypothesis),
-            "premise": premise,
-            "hypothesis": hypothesis,
-            "choices": list(ESNLI_LABELS),
-            "answer": ESNLI_LABELS[answer_index],
-            "answer_index": answer_index,
-            "explanations": explanations,
-            "metadata": metadata,
-        }
+            raise _no_dialect(self, dialect)
+        return _example(
+            content_id("esnli", premise, hypothesis),
+            list(ESNLI_LABELS),
+            answer_index,
+            explanations,
+            metadata,
+            premise=premise,
+            hypothesis=hypothesis,
+        )
 
 
 @dataclass(frozen=True)
@@ -204,7 +224,7 @@ class StrategyQA:
 
     def to_example(self, record: Mapping[str, Any], dialect: str) -> dict[str, Any]:
         if dialect != "hf":
-            raise ValueError(f"strategyqa has no dialect {dialect!r}; allowed: ['hf']")
+            raise _no_dialect(self, dialect)
         answer = record.get("answer")
         if not isinstance(answer, bool):
             raise RowError("answer", f"expected true or false, got {answer!r}")
@@ -213,15 +233,14 @@ class StrategyQA:
             facts = [facts]
         answer_index = 0 if answer else 1
         metadata = {k: record[k] for k in ("term", "description", "decomposition") if record.get(k)}
-        return {
-            "example_id": _text(record, "qid"),
-            "question": _text(record, "question"),
-            "choices": list(YES_NO),
-            "answer": YES_NO[answer_index],
-            "answer_index": answer_index,
-            "explanations": [f for f in facts if isinstance(f, str) and f.strip()],
-            "metadata": metadata,
-        }
+        return _example(
+            _text(record, "qid"),
+            list(YES_NO),
+            answer_index,
+            [f for f in facts if isinstance(f, str) and f.strip()],
+            metadata,
+            question=_text(record, "question"),
+        )
 
 
 LOADERS: Mapping[str, BenchmarkLoader] = {
