@@ -42,6 +42,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import TablePreview
 
+from llm_distillation.distributed import is_main_process, process_rank
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 
@@ -52,12 +53,6 @@ MANIFEST_FILE = "cell.json"
 """What the training loop writes into a checkpoint folder (``training.loop``)."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that may hold pickles: never part of a saved student."""
-
-
-def is_main_process() -> bool:
-    """False in the non-zero ranks of a distributed launch (``accelerate launch``,
-    ``torchrun`` set ``RANK``): only rank 0 writes a cell's outputs."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def seed_folder_name(seed: int) -> str:
@@ -184,7 +179,7 @@ class StudentModelDataset(
     def save(self, data: Mapping[int, Any]) -> None:
         """``data``: seed -> a finished student folder (path, or an object with ``.folder``)."""
         if not is_main_process():
-            logger.debug("rank %s: the main process saves %s", os.environ["RANK"], self)
+            logger.debug("rank %s: the main process saves %s", process_rank(), self)
             return
         if not data:
             raise DatasetError("no trained students to save (an empty seed mapping)")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llm_distillation.distributed import is_main_process
+
 PARAMETERS_KEY = "student_training"
 
 
@@ -299,8 +301,8 @@ def _save_finished(
 
     from llm_distillation.kedro_datasets.student_model import SUMMARY_FILE
 
-    state = PartialState()
-    if state.is_main_process:
+    state = PartialState()  # the process group that wait_for_everyone below joins
+    if is_main_process():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from kedro.pipeline import Node, Pipeline
 
-from llm_distillation.consolidation.study_import import study_sources
+from llm_distillation.consolidation.study_import import study_source, study_sources
 from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.consolidation.nodes import (
     build_quality_report,
@@ -35,7 +35,7 @@ from llm_distillation.pipelines.consolidation.nodes import (
     plot_quality,
 )
 from llm_distillation.project_config import project_config
-from llm_distillation.schema import BENCHMARKS, SPLITS
+from llm_distillation.schema import BENCHMARKS, SPLITS, STUDY_PREFIX, table_namespace
 
 PARAMS = "params:consolidation"
 CLEANING = "params:cleaning"
@@ -121,7 +121,7 @@ def _study_pipeline(benchmark: str, teachers: dict[str, tuple[str, ...]]) -> Pip
     nodes = [
         Node(
             _bind(import_study_outputs, teacher=teacher),
-            inputs=f"study_{benchmark}_{teacher}.source",
+            inputs=study_source(benchmark, teacher),
             outputs=[f"examples_{teacher}", f"outputs_{teacher}", f"invalid_{teacher}"],
             name=f"import_study_{teacher}",
         )
@@ -169,16 +169,18 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         [
             Pipeline(
                 _study_pipeline(b, teachers),
-                namespace=f"study_{b}",
+                namespace=table_namespace(b, study=True),
                 parameters={PARAMS, CLEANING},
-                inputs={f"study_{b}_{t}.source" for t in teachers},
+                inputs={study_source(b, t) for t in teachers},
             )
             for b, teachers in folders.items()
         ]
     ) + _report(
-        "study_",
+        STUDY_PREFIX,
         {
-            f"study_{b}": sorted({s for ss in teachers.values() for s in ss}, key=SPLITS.index)
+            table_namespace(b, study=True): sorted(
+                {s for ss in teachers.values() for s in ss}, key=SPLITS.index
+            )
             for b, teachers in folders.items()
         },
         "study_import",

@@ -15,7 +15,7 @@ from llm_distillation.errors import require_known
 from llm_distillation.evaluation.generate import EngineSettings
 from llm_distillation.evaluation.metrics import METRICS
 from llm_distillation.evaluation.predictions import Lengths
-from llm_distillation.schema import BENCHMARKS
+from llm_distillation.schema import BENCHMARKS, table_namespace
 
 
 class EngineParams(StrictModel):
@@ -112,7 +112,7 @@ class EvaluationParams(StrictModel):
         (``source``: ``student_training.data.source``)."""
         if self.test_tables.get(benchmark) == "ingest":
             return f"{benchmark}.test_examples"
-        return f"{'study_' if source == 'study' else ''}{benchmark}.consolidated_test"
+        return f"{table_namespace(benchmark, study=source == 'study')}.consolidated_test"
 
 
 PARAMETERS = EvaluationParams

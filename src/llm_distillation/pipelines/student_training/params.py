@@ -18,7 +18,7 @@ from llm_distillation.config import StrictModel
 from llm_distillation.errors import require_known
 from llm_distillation.pipelines.experiment import Cell
 from llm_distillation.sampling import Subsample
-from llm_distillation.schema import BENCHMARKS
+from llm_distillation.schema import BENCHMARKS, table_namespace
 from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec, for_benchmark
 from llm_distillation.training.config import ConditionSpec, StudentSpec, TrainingConfig
 
@@ -96,8 +96,7 @@ class DataParams(StrictModel):
 
     def table(self, benchmark: str) -> str:
         """The catalog name of the consolidated train table of ``benchmark``."""
-        prefix = "study_" if self.source == "study" else ""
-        return f"{prefix}{benchmark}.consolidated_train"
+        return f"{table_namespace(benchmark, study=self.source == 'study')}.consolidated_train"
 
 
 class StudentTrainingParams(StrictModel):
