@@ -41,7 +41,7 @@ from llm_distillation.evaluation.references import (
 )
 from llm_distillation.evaluation.rows import one_row_per_example
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
-from llm_distillation.pipelines.student_training.params import DataParams
+from llm_distillation.pipelines.student_training.params import StudentTrainingParams
 from llm_distillation.sampling import take_seeded
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,15 @@ def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def _plan(student_training: dict[str, Any], condition: str) -> CellPlan:
-    return plan_for(condition, student_training)
+    """The plan of ``condition`` as ``params:student_training`` declares it (the one parse of
+    those parameters: :class:`StudentTrainingParams`, the study's named conditions included)."""
+    return plan_for(StudentTrainingParams.model_validate(student_training).conditions[condition])
 
 
 def select_examples(
     table: pl.DataFrame | pl.LazyFrame,
     params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
+    student_training: dict[str, Any],
     *,
     table_name: str = "the test table",
 ) -> tuple[pl.DataFrame, list[str]]:
@@ -69,7 +71,7 @@ def select_examples(
     ``test_examples`` of them (the same for every cell), and the ids of those that get
     explanations (``explain_examples``, a subset: the same seed keeps the same ids)."""
     cfg = EvaluationParams.model_validate(params)
-    data = DataParams.model_validate((student_training or {}).get("data") or {})
+    data = StudentTrainingParams.model_validate(student_training).data
     rows = one_row_per_example(_frame(table), data.teachers, table_name=table_name)
     sample, _ = take_seeded(rows, n=cfg.test_examples, seed=cfg.seed)
     explained, _ = take_seeded(sample, n=cfg.explain_examples, seed=cfg.seed)

@@ -48,6 +48,7 @@ from llm_distillation.pipelines.evaluation.nodes import (
     teacher_answer_accuracy,
 )
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
+from llm_distillation.pipelines.student_training.params import DataParams
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
@@ -192,12 +193,13 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
 
 
 def data_source(parameters: dict[str, Any] | None = None) -> str:
-    """``student_training.data.source`` of the configuration (``study`` by default)."""
+    """``student_training.data.source`` of the configuration (its default when unset:
+    :class:`~llm_distillation.pipelines.student_training.params.DataParams`)."""
     from llm_distillation.pipelines.experiment import load_parameters
 
     parameters = load_parameters() if parameters is None else parameters
     training = parameters.get("student_training") or {}
-    return str((training.get("data") or {}).get("source", "study"))
+    return DataParams.model_validate(training.get("data") or {}).source
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
