@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from llm_distillation.consolidation.views import RATIONALE_COLUMNS
 from llm_distillation.evaluation.explanations import EXPLANATION_SCHEMA, explanation_table
 from llm_distillation.evaluation.metrics import (
     EMBEDDING_METRICS,
@@ -45,8 +46,6 @@ from llm_distillation.pipelines.student_training.params import StudentTrainingPa
 from llm_distillation.sampling import take_seeded
 
 logger = logging.getLogger(__name__)
-
-TEACHER_KINDS: Final = {"positive": "few_shot_positive_rationale", "revised": "few_shot_revision"}
 
 
 def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -237,7 +236,7 @@ def teacher_answer_accuracy(
     for table in tables:
         parts.append(
             teacher_accuracy(
-                _frame(table), TEACHER_KINDS, resamples=cfg.bootstrap_resamples, seed=cfg.seed
+                _frame(table), RATIONALE_COLUMNS, resamples=cfg.bootstrap_resamples, seed=cfg.seed
             )
         )
     return pl.concat(parts)
