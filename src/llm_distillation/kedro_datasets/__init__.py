@@ -1,6 +1,7 @@
 """Custom Kedro datasets of this project (``type: llm_distillation.kedro_datasets.<Name>``)."""
 
 from llm_distillation.kedro_datasets.benchmark_source import BenchmarkSourceDataset
+from llm_distillation.kedro_datasets.packaged_file import PackagedFileDataset
 from llm_distillation.kedro_datasets.per_teacher_parquet import PerTeacherParquetDataset
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 from llm_distillation.kedro_datasets.student_model import (
@@ -11,6 +12,7 @@ from llm_distillation.kedro_datasets.student_model import (
 
 __all__ = [
     "BenchmarkSourceDataset",
+    "PackagedFileDataset",
     "PerTeacherParquetDataset",
     "PolarsTableDataset",
     "StudentModelDataset",
