@@ -19,6 +19,7 @@ from llm_distillation.reporting.style import (
     SPLIT_COLORS,
     condition_colors,
     style,
+    subplots,
 )
 
 if TYPE_CHECKING:
@@ -99,14 +100,13 @@ def grouped_bars(
     """Bars of ``mean`` with ± ``se`` error bars, per ``x`` (clusters) and ``group`` (colours);
     the value is written above each bar unless ``value_format`` is None. ``legend``: "right"
     (beside the axes) or "top" (above, in one row: leaves the width to the clusters)."""
-    import matplotlib.pyplot as plt
 
     _need(summary, [x, group, "mean", "se"], "grouped bars")
     xs = _ordered(summary[x].cast(pl.String).to_list(), x_order)
     groups = _ordered(summary[group].cast(pl.String).to_list(), group_order)
     colors = condition_colors(groups)
     with style():
-        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        fig, ax = subplots(figsize=(width, height), layout="constrained")
         _draw_grouped_bars(
             ax, summary, x, group, xs=xs, groups=groups, colors=colors, value_format=value_format
         )
@@ -224,7 +224,6 @@ def evaluation_accuracy(
     (:func:`llm_distillation.reporting.scope.cell_table`). Every condition has its own colour;
     the accuracy axis starts at 0.
     """
-    import matplotlib.pyplot as plt
 
     _need(summary, ["benchmark", "size", "condition", "mean", "se"], "evaluation accuracy")
     _need(cells, EVALUATION_CELL_COLUMNS, "evaluation accuracy cells")
@@ -243,7 +242,7 @@ def evaluation_accuracy(
     top = max(top, float((cells["chance"].max() or 0.0) * 100))
     ylim = (0.0, min(100.0, np.ceil((top + 8.0) / 10.0) * 10.0))
     with style():
-        fig, axes = plt.subplots(
+        fig, axes = subplots(
             2,
             len(benchmarks),
             figsize=(max(SINGLE_COLUMN * 1.7, 3.0 * len(benchmarks) + 1.0), 4.2),
@@ -337,7 +336,6 @@ def training_curves(
 ) -> Figure:
     """``metric`` against step, one panel per matrix cell, a line per (split, seed): colour =
     split, line style = seed. ``curves``: :data:`TRAINING_CURVE_COLUMNS`."""
-    import matplotlib.pyplot as plt
 
     _need(curves, TRAINING_CURVE_COLUMNS, "training curves")
     part = curves.filter(pl.col("metric") == metric)
@@ -353,7 +351,7 @@ def training_curves(
     ncols = min(ncols, len(cell_names))
     nrows = int(np.ceil(len(cell_names) / ncols))
     with style():
-        fig, axes = plt.subplots(
+        fig, axes = subplots(
             nrows,
             ncols,
             figsize=(DOUBLE_COLUMN, 2.0 * nrows + 0.6),
@@ -404,14 +402,13 @@ def distribution_by_condition(
     """Distribution of ``value`` per condition (e.g. rationale length in characters, or whether
     a rationale mentions a distractor): numeric -> overlaid step histograms (share of rows) with
     each condition's median marked; boolean -> share of True ± SE per condition."""
-    import matplotlib.pyplot as plt
 
     _need(table, [value, group], "distribution")
     groups = _ordered(table[group].cast(pl.String).to_list(), conditions)
     colors = condition_colors(groups)
     col = table[group].cast(pl.String)
     with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
+        fig, ax = subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
         if table.schema[value] == pl.Boolean:
             shares = []
             for g in groups:
@@ -473,7 +470,6 @@ def metric_vs_rating(
     """Scatter of an automatic metric (x) against a human rating (y), coloured by condition,
     with Spearman's rho over all points in the title. Ratings are jittered by ± ``jitter``
     (seeded; under half the rating's step) so that equal ratings do not hide each other."""
-    import matplotlib.pyplot as plt
     from scipy import stats
 
     _need(table, [metric, rating, group], "metric vs rating")
@@ -487,7 +483,7 @@ def metric_vs_rating(
     rng = np.random.default_rng(0)
     rho = stats.spearmanr(data[metric], data[rating]) if data.height > 2 else None
     with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
+        fig, ax = subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
         for g in groups:
             part = data.filter(pl.col(group) == g)
             noise = rng.uniform(-jitter, jitter, part.height)

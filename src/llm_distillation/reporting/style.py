@@ -112,3 +112,14 @@ def style() -> Iterator[None]:
 
     with plt.rc_context(RC_PARAMS):
         yield
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> Any:
+    """``(figure, axes)`` like ``plt.subplots``, but outside pyplot's figure registry: a figure
+    is a node output that the catalog saves, and pyplot would keep every one of them open (and
+    warn past 20). ``layout`` defaults to ``constrained``; other ``kwargs`` go to
+    ``Figure.subplots``. Call it inside :func:`style`."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=kwargs.pop("layout", "constrained"))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
