@@ -10,7 +10,8 @@ checkpoint folder (for resuming a killed run).
         seed_1/ …
 
 ``save({seed: folder})`` copies finished student folders (written by the training node into
-the cell's checkpoint store) into a new version; ``load()`` returns ``{seed: folder path}``.
+the cell's checkpoint store) into a new version; ``load()`` returns ``{seed: StoredModel}``
+(checked, opened in the generation engine only when used: Kedro's lazy-loading pattern).
 Pickled weights are refused on save and never loaded. ``filepath`` may be any fsspec URL
 (``s3://…``, ``gs://…``): a remote version is uploaded on save and downloaded once into a
 local cache on load (``cache_dir``), because ``from_pretrained`` reads local folders.
@@ -43,6 +44,7 @@ from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import TablePreview
 
 from llm_distillation.distributed import is_main_process, process_rank
+from llm_distillation.generation.types import StoredModel
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 
@@ -168,13 +170,16 @@ class StudentModelDataset(
             partial.rename(local)
         return local
 
-    def load(self) -> dict[int, str]:
+    def load(self) -> dict[int, StoredModel]:
+        """Every seed's student, checked (safetensors only, its summary) and opened only when
+        used: ``with student.open(device=…) as engine`` (:class:`StoredModel`)."""
         folder = self._local_folder()
         manifest = folder / MANIFEST_FILE
         if not manifest.is_file():
             raise DatasetError(f"{folder} is not a complete set of students (no {MANIFEST_FILE})")
-        seeds = json.loads(manifest.read_text())["seeds"]
-        return {int(s): str(folder / seed_folder_name(int(s))) for s in seeds}
+        seeds = [int(s) for s in json.loads(manifest.read_text())["seeds"]]
+        students = {s: folder / seed_folder_name(s) for s in seeds}
+        return {s: StoredModel(path, check_student_folder(path)) for s, path in students.items()}
 
     def save(self, data: Mapping[int, Any]) -> None:
         """``data``: seed -> a finished student folder (path, or an object with ``.folder``)."""

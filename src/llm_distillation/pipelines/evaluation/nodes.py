@@ -1,4 +1,6 @@
-"""Nodes of the ``evaluation`` pipeline (pure functions; the catalog does all I/O).
+"""Nodes of the ``evaluation`` pipeline: the students come from the catalog
+(``<cell>.student_model``, ``StudentModelDataset``: one :class:`StoredModel` per seed, opened
+in the generation engine by the node that asks it).
 
 Per matrix cell (namespace ``<cell>``): pick the examples, generate every output of every
 seed's student through the engine, parse answers, accuracy, explanations, metrics. Outside
@@ -41,6 +43,7 @@ from llm_distillation.evaluation.references import (
     skipped_table,
 )
 from llm_distillation.evaluation.rows import one_row_per_example
+from llm_distillation.generation.types import StoredModel
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
 from llm_distillation.pipelines.student_training.params import StudentTrainingParams
 from llm_distillation.sampling import take_seeded
@@ -79,7 +82,7 @@ def select_examples(
 
 
 def generate_outputs(
-    student_model: dict[int, str],
+    student_model: dict[int, StoredModel],
     examples: pl.DataFrame,
     explained_ids: list[str],
     params: dict[str, Any],
@@ -115,7 +118,7 @@ def score_predictions(
 
 
 def score_options(
-    student_model: dict[int, str],
+    student_model: dict[int, StoredModel],
     examples: pl.DataFrame,
     params: dict[str, Any],
     *,
