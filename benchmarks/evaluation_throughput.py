@@ -109,10 +109,13 @@ def one_at_a_time(model_dir: str, prompts: list[tuple[str, str]], new_tokens: in
 
 def engine(model_dir: str, prompts: list[tuple[str, str]], new_tokens: int, batch: int) -> dict:
     """(b): the generation engine through evaluation's seam."""
+    from pathlib import Path
+
     from llm_distillation.evaluation.generate import EngineSettings, open_student
+    from llm_distillation.generation import StoredModel
 
     settings = EngineSettings(device="cpu", dtype="float32", batch_size=batch)
-    with open_student(model_dir, settings) as generate:
+    with open_student(StoredModel(Path(model_dir)), settings) as generate:
         generate(prompts[:1], 2)  # warm-up
         started = time.perf_counter()
         results = generate(prompts, new_tokens)

@@ -13,7 +13,7 @@ CORE = 0
 RANKS = {
     # core
     "schema": CORE, "config": CORE, "errors": CORE, "sampling": CORE, "cleaning": CORE,
-    "rendering": CORE, "answers": CORE, "__init__": CORE, "__main__": 5,
+    "rendering": CORE, "answers": CORE, "distributed": CORE, "__init__": CORE, "__main__": 5,
     # frameworks, each may use those listed before it
     "sources": 1.0, "generation": 1.1, "teacher": 1.2, "consolidation": 1.3, "training": 1.4,
     "evaluation": 1.5, "reporting": 1.6,

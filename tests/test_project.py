@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -51,6 +52,27 @@ def test_registry_and_package_import_do_not_load_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
 
 
+def test_a_cheap_run_prints_no_warning(tmp_path, shared_data):
+    """Known-harmless warnings are silenced in one place (``settings.quiet_known_warnings``),
+    the others fixed: a run of the ingest pipeline and of the study's statistics prints none."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+    params = f"data_dir={tmp_path},shared_data_dir={shared_data}"
+    for selection in (
+        ["--pipelines", "ingest"],
+        ["--pipelines", "reporting", "--tags", "study_analysis"],
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "kedro", "run", *selection, "--params", params],
+            check=False, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        log = run.stdout + run.stderr
+        assert run.returncode == 0, log[-3000:]
+        warned = [line for line in log.splitlines() if "Warning" in line or "WARNING" in line]
+        # kedro-viz's own note on runs of part of the pipeline (the default run is whole)
+        warned = [w for w in warned if "Workflow tracking is disabled" not in w]
+        assert not warned, f"{selection}: {warned}"
+
+
 def test_parameter_files_have_one_top_level_key_named_after_the_file():
     for path in sorted((PROJECT_ROOT / "conf").glob("*/parameters_*.yml")):
         keys = list(yaml.safe_load(path.read_text()) or {})
@@ -84,6 +106,57 @@ def test_environments_repeat_no_catalog_entry_of_base():
             for name, entry in (yaml.safe_load(path.read_text()) or {}).items():
                 if not name.startswith("_"):
                     assert entry != base.get(name), f"conf/{env}/{path.name}: {name} = base"
+
+
+def _leaves(tree: object, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    if isinstance(tree, dict) and tree:
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, (*path, key)).items()}
+    return {path: tree}
+
+
+PARAMETER_ENVS = sorted(
+    {p.parent.name for p in (PROJECT_ROOT / "conf").glob("*/parameters*.yml")} - {"base"}
+)
+
+
+@pytest.mark.parametrize("env", PARAMETER_ENVS)
+def test_environments_repeat_no_parameter_of_base(env):
+    """Parameters are merged leaf by leaf (settings.py: ``merge_strategy: {parameters:
+    soft}``), so an environment states only the leaves that differ from conf/base."""
+    base = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters*.yml")):
+        base.update(_leaves(yaml.safe_load(path.read_text()) or {}))
+    for path in sorted((PROJECT_ROOT / "conf" / env).glob("parameters*.yml")):
+        for leaf, value in _leaves(yaml.safe_load(path.read_text()) or {}).items():
+            assert base.get(leaf, object()) != value, (
+                f"conf/{env}/{path.name}: {'.'.join(leaf)} = {value!r} repeats conf/base"
+            )
+
+
+def test_paper_parameters_merge_into_base_leaf_by_leaf():
+    """conf/paper's parameters on top of base's: its own leaves win, base's others stay, and
+    a base teacher or student set to null is gone (``config.without_removed``)."""
+    from kedro.config import OmegaConfigLoader
+
+    from llm_distillation.pipelines import validate_parameters
+    from llm_distillation.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env="paper", **CONFIG_LOADER_ARGS)
+    params = validate_parameters(loader["parameters"])
+    assert set(params["teacher_generation"].teachers) == {"qwen3-30b-a3b", "endpoint"}
+    assert params["teacher_generation"].sharding.num_shards == 10
+    assert set(params["student_training"].students) == {
+        "t5_v1_1_base", "t5_v1_1_large", "qwen3_0_6b"
+    }  # fmt: skip
+    training = params["student_training"].training
+    assert (training.max_steps, training.schedule, training.save_dtype) == (5000, "linear", None)
+    cqa = params["ingest"].benchmarks["cqa"]
+    assert cqa.train.n is None and cqa.test.n is None  # the full splits
+    consolidation = params["consolidation"]
+    assert consolidation.teachers == {} and consolidation.checks.missing_example.enabled
+    assert consolidation.study_import.enforce_thresholds is False  # base's, kept
+    evaluation = params["evaluation"]
+    assert (evaluation.engine.batch_size, evaluation.engine.max_context) == (48, 512)
 
 
 def test_paper_environment_resolves_without_gpu_or_hub():

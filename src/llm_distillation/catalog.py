@@ -57,13 +57,12 @@ class ProjectDataCatalog(DataCatalog):
 
 def _cells(catalog: DataCatalog) -> list[str] | None:
     """The namespaces of the matrix cells of ``catalog``'s ``params:student_training``."""
-    from llm_distillation.pipelines import validate_parameters
+    from llm_distillation.pipelines.student_training.matrix import expand_matrix
 
     if MATRIX_PARAMETERS not in catalog:
         return None
     key = MATRIX_PARAMETERS.removeprefix("params:")
-    params = catalog[MATRIX_PARAMETERS].load()
-    return [cell.namespace for cell in validate_parameters({key: params})[key].cells()]
+    return [cell.namespace for cell in expand_matrix({key: catalog[MATRIX_PARAMETERS].load()})]
 
 
 KNOWN_VALUES: dict[str, Callable[[DataCatalog], list[str] | None]] = {

@@ -21,6 +21,18 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def without_removed(value: Any) -> Any:
+    """A named collection (``teachers``, ``students``) without the entries set to null.
+
+    Parameters are merged *softly* (``settings.CONFIG_LOADER_ARGS``): ``conf/<env>`` states
+    only the leaves that differ from ``conf/base``, and a base entry that an environment
+    does not want (conf/paper runs no ``smollm2`` teacher) is removed by setting it to null
+    there. Used as a ``mode="before"`` validator of such collections."""
+    if isinstance(value, Mapping):
+        return {name: entry for name, entry in value.items() if entry is not None}
+    return value
+
+
 def validate_blocks(
     params: Mapping[str, Any], models: Mapping[str, type[BaseModel]]
 ) -> dict[str, BaseModel]:

@@ -13,6 +13,18 @@ import polars as pl
 BENCHMARKS: Final = ("cqa", "esnli", "strategyqa")
 SPLITS: Final = ("train", "dev", "test")
 
+STUDY_PREFIX: Final = "study_"
+"""What the catalog names of the study's imported tables start with (``study_cqa.…``,
+``study_cqa_llama.source``): :func:`table_namespace`."""
+
+
+def table_namespace(benchmark: str, *, study: bool) -> str:
+    """The catalog namespace of a benchmark's consolidated tables: ``study_<benchmark>`` for
+    the study's imported teacher outputs, ``<benchmark>`` for our teachers' (the one place
+    of this naming rule; ``<namespace>.consolidated_train``, ``….consolidated_test``, …)."""
+    return f"{STUDY_PREFIX}{benchmark}" if study else benchmark
+
+
 ESNLI_LABELS: Final = ("entailment", "neutral", "contradiction")
 """e-SNLI label ids 0, 1, 2 in this order (the HF ``esnli`` and distilling-step-by-step order)."""
 

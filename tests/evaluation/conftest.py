@@ -3,6 +3,8 @@ random students saved with ``save_pretrained`` (tests/generation/tiny_models.py)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llm_distillation.consolidation.study_import import import_study
@@ -17,14 +19,17 @@ def cqa_test_table(shared_data):
 
 @pytest.fixture(scope="session")
 def tiny_students(tmp_path_factory):
-    """seed -> folder: two tiny Llamas (different weights per seed) and a tiny T5."""
+    """seed -> student as ``<cell>.student_model`` loads it (a ``StoredModel``): a tiny Llama
+    and a tiny T5."""
     pytest.importorskip("torch")
     from tests.generation.tiny_models import build_tiny_llama, build_tiny_t5
 
     root = tmp_path_factory.mktemp("students")
     llama = build_tiny_llama(root / "llama_seed_0", chat_template=None)
     t5 = build_tiny_t5(root / "t5_seed_0")
-    return {"llama": {0: str(llama)}, "t5": {0: str(t5)}}
+    from llm_distillation.generation import StoredModel
+
+    return {"llama": {0: StoredModel(Path(llama))}, "t5": {0: StoredModel(Path(t5))}}
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,8 @@ from llm_distillation.evaluation.predictions import CellInfo, accuracy_table
 torch = pytest.importorskip("torch")
 
 
-def _load(folder):
-    from llm_distillation.generation import GenerationEngine
-
-    return GenerationEngine.from_pretrained(folder, device="cpu", dtype="float32", max_context=512)
+def _load(student):
+    return student.open(device="cpu", dtype="float32", max_context=512)
 
 
 def _reference(model, tokenizer, prompt, continuation, *, decoder_only):

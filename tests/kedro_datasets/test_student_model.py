@@ -58,9 +58,10 @@ def test_save_load_exists_and_versions(tmp_path):
     assert ds.exists()
     loaded = ds.load()
     assert sorted(loaded) == [0, 1]
-    for seed, folder in loaded.items():
-        assert folder.endswith(f"cqa_tiny_standard/seed_{seed}")
-        assert json.loads((tmp_path / folder / SUMMARY_FILE).read_text())["seed"] == seed
+    for seed, student in loaded.items():
+        assert str(student.folder).endswith(f"cqa_tiny_standard/seed_{seed}")
+        assert json.loads((student.folder / SUMMARY_FILE).read_text())["seed"] == seed
+        assert student.summary["seed"] == seed  # checked and read by the load
     versions = sorted((tmp_path / "students" / "cqa_tiny_standard").iterdir())
     assert len(versions) == 1
     manifest = json.loads((versions[0] / "cqa_tiny_standard" / "cell.json").read_text())
@@ -80,7 +81,7 @@ def test_a_local_save_links_the_finished_files_instead_of_copying(tmp_path):
     finished = _student_folder(tmp_path / "run" / "final", 0)
     ds = _dataset(tmp_path)
     ds.save({0: finished})
-    saved = tmp_path / ds.load()[0] / "model.safetensors"
+    saved = ds.load()[0].folder / "model.safetensors"
     assert os.path.samefile(saved, finished / "model.safetensors")  # one copy on disk
     assert not list((tmp_path / "students" / "cqa_tiny_standard").glob(".partial-*"))
     import shutil
@@ -185,10 +186,10 @@ def test_a_remote_filesystem_is_uploaded_and_downloaded_once(tmp_path):
     ds.save({0: _student_folder(tmp_path / "run" / "s0", 0)})
     loaded = remote()
     assert loaded.exists()
-    (folder,) = loaded.load().values()
-    assert folder.startswith(str(tmp_path / "cache"))
-    assert json.loads((tmp_path / folder / SUMMARY_FILE).read_text())["seed"] == 0
-    assert loaded.load() == {0: folder}  # cached: not downloaded again
+    (student,) = loaded.load().values()
+    assert str(student.folder).startswith(str(tmp_path / "cache"))
+    assert json.loads((student.folder / SUMMARY_FILE).read_text())["seed"] == 0
+    assert loaded.load() == {0: student}  # cached: not downloaded again
     assert loaded.preview()["data"][0][0] == 0
 
 

@@ -173,6 +173,7 @@ def _no_nan(table: pl.DataFrame) -> bool:
     return not any(floats.select(pl.all().is_nan().any()).row(0))
 
 
+@pytest.mark.filterwarnings("error")  # a reason, not statsmodels' or numpy's warnings
 def test_all_unparseable_answers_give_reasons_not_nan() -> None:
     preds = _predictions(np.zeros_like(X)).with_columns(
         pl.lit(None, dtype=pl.Int64).alias("predicted_index")
@@ -188,6 +189,7 @@ def test_all_unparseable_answers_give_reasons_not_nan() -> None:
     }
 
 
+@pytest.mark.filterwarnings("error")  # no PerfectSeparationWarning: the note says it
 def test_gee_names_a_condition_that_is_always_wrong() -> None:
     matrix = X.copy()
     matrix[:, 2] = 0  # condition C never right: its odds ratio is 0

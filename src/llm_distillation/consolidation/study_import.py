@@ -31,7 +31,7 @@ from typing import Any, Final
 import polars as pl
 
 from llm_distillation.errors import RowError, require_known
-from llm_distillation.schema import BENCHMARKS, EXAMPLE_SCHEMA, SPLITS
+from llm_distillation.schema import BENCHMARKS, EXAMPLE_SCHEMA, SPLITS, STUDY_PREFIX
 from llm_distillation.sources.benchmarks import get_loader
 from llm_distillation.sources.formats import RawBenchmark
 from llm_distillation.sources.normalize import check_example, example_row
@@ -43,8 +43,15 @@ from llm_distillation.teacher.records import (
 
 logger = logging.getLogger(__name__)
 
-STUDY_SOURCE: Final = re.compile(r"^study_(?P<rest>[A-Za-z0-9_-]+)\.source$")
+STUDY_SOURCE: Final = re.compile(rf"^{STUDY_PREFIX}(?P<rest>[A-Za-z0-9_-]+)\.source$")
 """Catalog entries of the study's folders: ``study_<benchmark>_<teacher>.source``."""
+
+
+def study_source(benchmark: str, teacher: str) -> str:
+    """The catalog name of the study's folders of (``benchmark``, ``teacher``)
+    (:data:`STUDY_SOURCE`)."""
+    return f"{STUDY_PREFIX}{benchmark}_{teacher}.source"
+
 
 STUDY_COLUMNS: Final = {column: task for task, column in STUDY_TASK_COLUMNS.items()}
 """Study column -> task, for the columns stored once per example."""

@@ -2,7 +2,8 @@
 
 Evaluation never decodes by itself: every student output comes from
 :class:`llm_distillation.generation.GenerationEngine` (the engine the teachers use), opened on
-one student folder, greedy, plain-text prompts whose overlong tails are cut
+one student folder, greedy, on student prompts (``tokenize.student_prompt``: the chat turn or
+the plain text the student was trained on) whose overlong tails are cut
 (``prompt_overflow="keep_start"``: the view tag at the start survives), and closed - which
 frees the model - before the next student is opened.
 """
@@ -12,7 +13,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from llm_distillation.generation.types import StoredModel
+
+if TYPE_CHECKING:
+    from llm_distillation.generation.engine import GenerationEngine
 
 Generate = Callable[[Sequence[tuple[str, str]], int], list[Any]]
 """``generate([(key, prompt), …], max_new_tokens)`` -> the engine's ``GenerationResult`` s
@@ -31,24 +37,35 @@ class EngineSettings:
     progress: bool = False
 
 
-@contextlib.contextmanager
-def open_student(model_dir: str, settings: EngineSettings | None = None) -> Iterator[Generate]:
-    """The student in ``model_dir`` (a ``save_pretrained`` folder, causal or seq2seq) loaded
-    into the generation engine for as long as the ``with`` block lasts; yields a greedy
-    :data:`Generate` function."""
-    from llm_distillation.generation import DecodingConfig, GenerationEngine, GenerationRequest
-    from llm_distillation.generation.tokenize import student_prompt
-
+def open_engine(
+    student: StoredModel, settings: EngineSettings | None = None, **options: Any
+) -> GenerationEngine:
+    """``student`` opened in the generation engine with ``settings`` (a context manager);
+    ``options`` add to them (e.g. ``prompt_overflow``)."""
     settings = settings or EngineSettings()
-    with GenerationEngine.from_pretrained(
-        model_dir,
+    return student.open(
         device=settings.device,
         dtype=settings.dtype,
         batch_size=settings.batch_size,
-        prompt_overflow="keep_start",
         max_context=settings.max_context,
         cpu_threads=settings.cpu_threads,
-        progress=settings.progress,
+        **options,
+    )
+
+
+@contextlib.contextmanager
+def open_student(
+    student: StoredModel, settings: EngineSettings | None = None
+) -> Iterator[Generate]:
+    """``student`` (from ``<cell>.student_model``: causal or seq2seq) loaded into the
+    generation engine for as long as the ``with`` block lasts; yields a greedy
+    :data:`Generate` function."""
+    from llm_distillation.generation import DecodingConfig, GenerationRequest
+    from llm_distillation.generation.tokenize import student_prompt
+
+    settings = settings or EngineSettings()
+    with open_engine(
+        student, settings, prompt_overflow="keep_start", progress=settings.progress
     ) as engine:
         decoder_only = not engine.is_encoder_decoder
 
@@ -65,12 +82,12 @@ def open_student(model_dir: str, settings: EngineSettings | None = None) -> Iter
 
 
 def generate_texts(
-    model_dir: str,
+    student: StoredModel,
     prompts: Sequence[tuple[str, str]],
     max_new_tokens: int,
     settings: EngineSettings | None = None,
 ) -> list[Any]:
-    """One batch of greedy completions of ``prompts`` by the student in ``model_dir`` (opened
-    and released around the call)."""
-    with open_student(model_dir, settings) as generate:
+    """One batch of greedy completions of ``prompts`` by ``student`` (opened and released
+    around the call)."""
+    with open_student(student, settings) as generate:
         return generate(prompts, max_new_tokens)

@@ -37,9 +37,10 @@ import numpy as np
 import polars as pl
 
 from llm_distillation.consolidation.views import PREDICT_PREFIX
-from llm_distillation.evaluation.generate import EngineSettings
+from llm_distillation.evaluation.generate import EngineSettings, open_engine
 from llm_distillation.evaluation.plan import prompts_of_view
 from llm_distillation.evaluation.predictions import PREDICTION_SCHEMA, CellInfo
+from llm_distillation.generation.types import StoredModel
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ def option_predictions(
 
 
 def score_options_cell(
-    models: Mapping[int, str],
+    models: Mapping[int, StoredModel],
     table: pl.DataFrame,
     info: CellInfo,
     *,
@@ -296,8 +297,6 @@ def score_options_cell(
     """Option log-likelihood answers of every seed's student on ``table`` (one row per example)
     as ``PREDICTION_SCHEMA`` rows of view ``option_loglik`` (``raw_text``: the chosen
     continuation)."""
-    from llm_distillation.generation import GenerationEngine
-
     settings = settings or EngineSettings()
     rows = option_rows(table)
     frames = []
@@ -308,14 +307,7 @@ def score_options_cell(
             seed,
             rows.height,
         )
-        with GenerationEngine.from_pretrained(
-            models[seed],
-            device=settings.device,
-            dtype=settings.dtype,
-            batch_size=settings.batch_size,
-            max_context=settings.max_context,
-            cpu_threads=settings.cpu_threads,
-        ) as engine:
+        with open_engine(models[seed], settings) as engine:
             start = getattr(engine.model.config, "decoder_start_token_id", None)
             logprobs = continuation_logprobs(
                 engine.model,

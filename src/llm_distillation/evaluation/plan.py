@@ -25,9 +25,8 @@ byte for byte a training prompt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
@@ -38,6 +37,9 @@ from llm_distillation.consolidation.views import (
 )
 from llm_distillation.evaluation.references import has_counterfactual_rationales
 from llm_distillation.rendering import task_text_expr
+
+if TYPE_CHECKING:
+    from llm_distillation.training.config import ConditionSpec
 
 PROMPT_SCHEMA: Final = pl.Schema(
     {
@@ -90,27 +92,24 @@ class CellPlan:
         return RATIONALE_COLUMNS[self.rationale] if self.rationale else None  # type: ignore[index]
 
 
-def plan_for(condition: str, student_training: Mapping[str, Any]) -> CellPlan:
-    """The plan of the condition named ``condition`` in the ``student_training`` parameters
-    (its ``conditions`` mapping, else the study's named conditions)."""
+def plan_for(condition: ConditionSpec) -> CellPlan:
+    """The plan of a cell trained under ``condition`` (its spec, as the validated
+    ``student_training.conditions`` give it)."""
     from llm_distillation.training.conditions import (
         VIEW_RATIONALE,
         accuracy_view,
-        condition_spec,
         condition_views,
         factual_rationale,
     )
 
-    declared = (student_training.get("conditions") or {}).get(condition, condition)
-    spec = condition_spec(declared, setting=f"student_training.conditions.{condition}")
-    views = condition_views(spec)
+    views = condition_views(condition)
     explains = "explain" in views or "factual" in views
     return CellPlan(
         trained_views=views,
-        primary_view=accuracy_view(spec),
-        rationale=VIEW_RATIONALE[spec.rationale] if explains else None,
-        factual_rationale=factual_rationale(spec),
-        label=spec.label,
+        primary_view=accuracy_view(condition),
+        rationale=VIEW_RATIONALE[condition.rationale] if explains else None,
+        factual_rationale=factual_rationale(condition),
+        label=condition.label,
     )
 
 

@@ -27,6 +27,7 @@ from llm_distillation.evaluation.plan import (
     explanation_text,
     first_round,
 )
+from llm_distillation.generation.types import StoredModel
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _complete(generate: Generate, prompts: pl.DataFrame, lengths: Lengths) -> li
 
 
 def generate_cell(
-    models: Mapping[int, str],
+    models: Mapping[int, StoredModel],
     table: pl.DataFrame,
     explained_ids: list[str],
     plan: CellPlan,
@@ -128,7 +129,7 @@ def generate_cell(
 ) -> pl.DataFrame:
     """Every output of the cell's plan for every seed (``GENERATION_SCHEMA``).
 
-    ``models``: seed -> student folder (``<ns>.student_model``); ``table``: the sampled
+    ``models``: seed -> student (``<ns>.student_model``'s load); ``table``: the sampled
     consolidated rows. Each student is opened in the generation engine (:func:`open_student`), asked
     the first round, then - for CF-trained students - the consistency round built from its own
     explanations, and released before the next seed.

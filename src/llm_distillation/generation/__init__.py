@@ -16,6 +16,7 @@ from llm_distillation.generation.types import (
     GenerationRequest,
     GenerationResult,
     PromptOverflow,
+    StoredModel,
 )
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "PromptOverflow",
+    "StoredModel",
 ]
 
 

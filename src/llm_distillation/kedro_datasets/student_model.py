@@ -13,7 +13,8 @@ A finished student folder is written once, by :func:`write_student_folder`, into
 checkpoint store (``CheckpointStore.save_finished``, called by the training framework as each
 seed finishes, so a rerun reuses it and one model is in memory at a time);
 ``save({seed: folder})`` links those folders into a new version; ``load()`` returns
-``{seed: folder path}``. Pickled weights are refused on save and never loaded. ``filepath``
+``{seed: StoredModel}`` (checked, opened in the generation engine only when used: Kedro's
+lazy-loading pattern). Pickled weights are refused on save and never loaded. ``filepath``
 may be any fsspec URL (``s3://…``, ``gs://…``): a remote version is uploaded on save and
 downloaded once into a local cache on load (``cache_dir``), because ``from_pretrained`` reads
 local folders.
@@ -45,6 +46,8 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import TablePreview
 
+from llm_distillation.distributed import is_main_process, process_rank
+from llm_distillation.generation.types import StoredModel
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 
@@ -58,12 +61,6 @@ CARD_FILE = "README.md"
 MANIFEST_FILE = "cell.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that may hold pickles: never part of a saved student."""
-
-
-def is_main_process() -> bool:
-    """False in the non-zero ranks of a distributed launch (``accelerate launch``,
-    ``torchrun`` set ``RANK``): only rank 0 writes a cell's outputs."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def seed_folder_name(seed: int) -> str:
@@ -179,18 +176,21 @@ class StudentModelDataset(
             partial.rename(local)
         return local
 
-    def load(self) -> dict[int, str]:
+    def load(self) -> dict[int, StoredModel]:
+        """Every seed's student, checked (safetensors only, its summary) and opened only when
+        used: ``with student.open(device=…) as engine`` (:class:`StoredModel`)."""
         folder = self._local_folder()
         manifest = folder / MANIFEST_FILE
         if not manifest.is_file():
             raise DatasetError(f"{folder} is not a complete set of students (no {MANIFEST_FILE})")
-        seeds = json.loads(manifest.read_text())["seeds"]
-        return {int(s): str(folder / seed_folder_name(int(s))) for s in seeds}
+        seeds = [int(s) for s in json.loads(manifest.read_text())["seeds"]]
+        students = {s: folder / seed_folder_name(s) for s in seeds}
+        return {s: StoredModel(path, check_student_folder(path)) for s, path in students.items()}
 
     def save(self, data: Mapping[int, Any]) -> None:
         """``data``: seed -> a finished student folder (path, or an object with ``.folder``)."""
         if not is_main_process():
-            logger.debug("rank %s: the main process saves %s", os.environ["RANK"], self)
+            logger.debug("rank %s: the main process saves %s", process_rank(), self)
             return
         if not data:
             raise DatasetError("no trained students to save (an empty seed mapping)")
@@ -381,8 +381,7 @@ def write_student_folder(
     main process; the other processes of a distributed run wait and get the path."""
     from accelerate import PartialState
 
-    state = PartialState()
-    if state.is_main_process:
+    if is_main_process():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -402,7 +401,7 @@ def write_student_folder(
         (partial / CARD_FILE).write_text(model_card(full))
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
-    state.wait_for_everyone()
+    PartialState().wait_for_everyone()
     return folder
 
 

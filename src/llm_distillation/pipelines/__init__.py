@@ -14,7 +14,6 @@ import importlib
 import importlib.util
 import os
 import pkgutil
-import warnings
 from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
@@ -28,19 +27,17 @@ def project_config_loader(env: str | None = None) -> Any:
     a command outside a Kedro session reads (``kedro registry list``, the matrix CLI)."""
     from pathlib import Path
 
-    from kedro.config import OmegaConfigLoader
-    from kedro.framework.project import settings
+    from llm_distillation import settings  # the project's own (quiets kedro's known warnings)
 
-    conf = Path(__file__).resolve().parents[3] / settings.CONF_SOURCE
+    source = getattr(settings, "CONF_SOURCE", "conf")
+    conf = Path(__file__).resolve().parents[3] / source
     if not conf.is_dir():  # an installed package run from a project folder
-        conf = Path.cwd() / settings.CONF_SOURCE
-    with warnings.catch_warnings():  # kedro's own resolver registration warns on omegaconf 2.4
-        warnings.filterwarnings("ignore", message=".*register_new_resolver", category=UserWarning)
-        return OmegaConfigLoader(
-            conf_source=str(conf),
-            env=env or os.environ.get("KEDRO_ENV"),
-            **{"base_env": "base", "default_run_env": "local", **settings.CONFIG_LOADER_ARGS},
-        )
+        conf = Path.cwd() / source
+    return settings.CONFIG_LOADER_CLASS(
+        conf_source=str(conf),
+        env=env or os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
 
 
 def _shared_parameters() -> dict[str, type[BaseModel]]:

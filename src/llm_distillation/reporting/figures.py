@@ -27,6 +27,7 @@ from llm_distillation.reporting.style import (
     need_columns,
     ordered,
     style,
+    subplots,
 )
 
 if TYPE_CHECKING:
@@ -94,14 +95,13 @@ def grouped_bars(
     """Bars of ``mean`` with ± ``se`` error bars, per ``x`` (clusters) and ``group`` (colours);
     the value is written above each bar unless ``value_format`` is None. ``legend``: "right"
     (beside the axes) or "top" (above, in one row: leaves the width to the clusters)."""
-    import matplotlib.pyplot as plt
 
     need_columns(summary, [x, group, "mean", "se"], "grouped bars")
     xs = ordered(summary[x].cast(pl.String).to_list(), x_order)
     groups = ordered(summary[group].cast(pl.String).to_list(), group_order)
     colors = condition_colors(groups)
     with style():
-        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        fig, ax = subplots(figsize=(width, height), layout="constrained")
         _draw_grouped_bars(
             ax, summary, x, group, xs=xs, groups=groups, colors=colors, value_format=value_format
         )
@@ -219,7 +219,6 @@ def evaluation_accuracy(
     (:func:`llm_distillation.reporting.scope.cell_table`). Every condition has its own colour;
     the accuracy axis starts at 0.
     """
-    import matplotlib.pyplot as plt
 
     need_columns(summary, ["benchmark", "size", "condition", "mean", "se"], "evaluation accuracy")
     need_columns(cells, EVALUATION_CELL_COLUMNS, "evaluation accuracy cells")
@@ -238,7 +237,7 @@ def evaluation_accuracy(
     top = max(top, float((cells["chance"].max() or 0.0) * 100))
     ylim = (0.0, min(100.0, np.ceil((top + 8.0) / 10.0) * 10.0))
     with style():
-        fig, axes = plt.subplots(
+        fig, axes = subplots(
             2,
             len(benchmarks),
             figsize=(max(SINGLE_COLUMN * 1.7, 3.0 * len(benchmarks) + 1.0), 4.2),
@@ -332,7 +331,6 @@ def training_curves(
 ) -> Figure:
     """``metric`` against step, one panel per matrix cell, a line per (split, seed): colour =
     split, line style = seed. ``curves``: :data:`TRAINING_CURVE_COLUMNS`."""
-    import matplotlib.pyplot as plt
 
     need_columns(curves, TRAINING_CURVE_COLUMNS, "training curves")
     part = curves.filter(pl.col("metric") == metric)
@@ -348,7 +346,7 @@ def training_curves(
     ncols = min(ncols, len(cell_names))
     nrows = int(np.ceil(len(cell_names) / ncols))
     with style():
-        fig, axes = plt.subplots(
+        fig, axes = subplots(
             nrows,
             ncols,
             figsize=(DOUBLE_COLUMN, 2.0 * nrows + 0.6),

@@ -17,6 +17,7 @@ from llm_distillation.reporting.style import (
     need_columns,
     ordered,
     style,
+    subplots,
 )
 
 if TYPE_CHECKING:
@@ -35,14 +36,12 @@ def distribution_by_condition(
     """Distribution of ``value`` per condition (e.g. rationale length in characters, or whether
     a rationale mentions a distractor): numeric -> overlaid step histograms (share of rows) with
     each condition's median marked; boolean -> share of True ± SE per condition."""
-    import matplotlib.pyplot as plt
-
     need_columns(table, [value, group], "distribution")
     groups = ordered(table[group].cast(pl.String).to_list(), conditions)
     colors = condition_colors(groups)
     col = table[group].cast(pl.String)
     with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
+        fig, ax = subplots(figsize=(SINGLE_COLUMN * 1.7, 2.6), layout="constrained")
         if table.schema[value] == pl.Boolean:
             shares = []
             for g in groups:
@@ -104,7 +103,6 @@ def metric_vs_rating(
     """Scatter of an automatic metric (x) against a human rating (y), coloured by condition,
     with Spearman's rho over all points in the title. Ratings are jittered by ± ``jitter``
     (seeded; under half the rating's step) so that equal ratings do not hide each other."""
-    import matplotlib.pyplot as plt
     from scipy import stats
 
     need_columns(table, [metric, rating, group], "metric vs rating")
@@ -118,7 +116,7 @@ def metric_vs_rating(
     rng = np.random.default_rng(0)
     rho = stats.spearmanr(data[metric], data[rating]) if data.height > 2 else None
     with style():
-        fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
+        fig, ax = subplots(figsize=(SINGLE_COLUMN * 1.5, 2.8), layout="constrained")
         for g in groups:
             part = data.filter(pl.col(group) == g)
             noise = rng.uniform(-jitter, jitter, part.height)

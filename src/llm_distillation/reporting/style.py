@@ -130,3 +130,14 @@ def need_columns(table: pl.DataFrame, columns: Sequence[str], what: str) -> None
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"{what}: missing columns {missing}; expected {list(columns)}")
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> Any:
+    """``(figure, axes)`` like ``plt.subplots``, but outside pyplot's figure registry: a figure
+    is a node output that the catalog saves, and pyplot would keep every one of them open (and
+    warn past 20). ``layout`` defaults to ``constrained``; other ``kwargs`` go to
+    ``Figure.subplots``. Call it inside :func:`style`."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout=kwargs.pop("layout", "constrained"))
+    return fig, fig.subplots(nrows, ncols, **kwargs)

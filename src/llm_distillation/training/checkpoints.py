@@ -21,6 +21,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from llm_distillation.distributed import is_main_process
+
 STEP_PREFIX: Final = "step_"
 BEST_PREFIX: Final = "best_"
 STATE_FILE: Final = "trainer_state.json"
@@ -115,7 +117,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def atomic_dir(final: Path, write: Callable[[Path], None], accelerator: Any) -> None:
     """Write a folder with ``write(tmp)`` on every process, then rename it to ``final``."""
     tmp = final.with_name(f".tmp-{final.name}")
-    if accelerator.is_main_process:
+    if is_main_process():
         for pattern in (".tmp-*", ".old-*"):  # left by a killed run
             for stale in final.parent.glob(pattern):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -123,7 +125,7 @@ def atomic_dir(final: Path, write: Callable[[Path], None], accelerator: Any) -> 
     accelerator.wait_for_everyone()
     write(tmp)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if is_main_process():
         (tmp / "COMPLETE").write_text("ok\n")
         old = final.with_name(f".old-{final.name}")
         if final.exists():
@@ -137,7 +139,7 @@ def prune_best(root: Path, keep: int | None, accelerator: Any) -> None:
     """Delete best-weight folders other than ``best_<keep>``: older bests once a checkpoint
     names a newer one, and after a resume the bests written after the checkpoint resumed from
     (the rerun writes them again)."""
-    if accelerator.is_main_process:
+    if is_main_process():
         for p in root.glob(f"{BEST_PREFIX}*"):
             if keep is None or p != best_dir(root, keep):
                 shutil.rmtree(p, ignore_errors=True)
@@ -146,7 +148,7 @@ def prune_best(root: Path, keep: int | None, accelerator: Any) -> None:
 
 def prune_steps(root: Path, keep: int, accelerator: Any) -> None:
     """Keep the ``keep`` newest ``step_*`` checkpoints."""
-    if accelerator.is_main_process:
+    if is_main_process():
         done = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX))
         for old in done[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -169,7 +171,7 @@ def save_best(root: Path, step: int, model: Any, accelerator: Any) -> None:
     """The weights of the best dev step into ``best_<step>``."""
 
     def write(tmp: Path) -> None:
-        if accelerator.is_main_process:
+        if is_main_process():
             save_weights(model, tmp / "model.safetensors")
 
     atomic_dir(best_dir(root, step), write, accelerator)
@@ -194,7 +196,7 @@ def save_checkpoint(  # noqa: PLR0917 (the objects a checkpoint holds)
 
     def write(tmp: Path) -> None:
         torch.save(rng_state(), tmp / f"rng_{rank}.pt")
-        if accelerator.is_main_process:
+        if is_main_process():
             save_weights(model, tmp / "model.safetensors")
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")

@@ -107,13 +107,27 @@ def test_parameters_are_strict_and_name_the_setting():
 
 def test_sample_is_seeded_and_explained_ids_are_a_subset(cqa_test_table):
     params = {"test_examples": 10, "explain_examples": 4, "seed": 3}
-    sample, ids = nodes.select_examples(cqa_test_table.lazy(), params)
-    again, ids2 = nodes.select_examples(cqa_test_table, params)
+    sample, ids = nodes.select_examples(cqa_test_table.lazy(), params, TRAINING)
+    again, ids2 = nodes.select_examples(cqa_test_table, params, TRAINING)
     assert sample.height == 10 and len(ids) == 4 and ids == ids2
     assert set(ids) <= set(sample["example_id"]) and sample.equals(again)
 
 
-TRAINING = {"conditions": {}}  # the study's named conditions
+def _training(**data) -> dict:
+    """A valid ``params:student_training`` (the study's named conditions) with ``data``."""
+    return {
+        "matrix": {
+            "benchmarks": ["cqa"],
+            "students": ["tiny"],
+            "conditions": ["standard"],
+            "seeds": [0],
+        },
+        "students": {"tiny": {"kind": "shrunk_causal", "num_layers": 2}},
+        "data": data,
+    }
+
+
+TRAINING = _training()
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +144,7 @@ def cell_outputs(cqa_test_table, tiny_students):
         },
     }
     students = {0: tiny_students["llama"][0], 1: tiny_students["llama"][0]}
-    sample, ids = nodes.select_examples(cqa_test_table, params)
+    sample, ids = nodes.select_examples(cqa_test_table, params, TRAINING)
     out = {}
     for cell in CELLS:
         names = {
@@ -248,7 +262,7 @@ def test_a_two_teacher_test_table_counts_every_example_once(
 ):
     """The study's StrategyQA test has a llama and a qwen row of every question: accuracy ``n``
     is the number of questions, and the probes carry the trained teacher's rationales."""
-    training = {"data": {"teachers": teachers}}
+    training = _training(teachers=teachers)
     students = {0: tiny_students["llama"][0]}
     sample, gens, acc, skipped, metrics, _ = _run_cell(
         strategyqa_two_teachers, students, training, "mt_cf_unrevised", benchmark="strategyqa"
@@ -273,7 +287,7 @@ def test_a_test_split_without_teacher_text_skips_the_reference_metrics(
     """conf/paper's e-SNLI: the ingest test split, no teacher columns. Every example is
     answered, the student explains and answers its own explanation; the metrics that compare
     with the teacher are skipped, each with its reason, for the report."""
-    training = {"data": {"teachers": ["llama"]}}
+    training = _training(teachers=["llama"])
     students = {0: tiny_students["llama"][0]}
     sample, gens, acc, skipped, metrics, summary = _run_cell(
         esnli_ingest_test, students, training, "mt_cf_unrevised", benchmark="esnli"

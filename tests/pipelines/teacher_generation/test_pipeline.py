@@ -30,12 +30,12 @@ def test_pipeline_order_and_names():
     pipe = create_pipeline()
     names = [n.name for n in pipe.nodes]
     assert len(names) == len(set(names))
-    assert "prepare_teacher_model" in names
+    assert "teacher_model_source" in names
     order = [n.name for n in pipe.nodes if n.name.startswith("cqa.") and n.name.endswith("_dev")]
     assert order == [
-        "cqa.generate_rationales_dev",
-        "cqa.generate_critiques_dev",
-        "cqa.generate_revisions_dev",
+        "cqa.rationale_jobs_dev",
+        "cqa.critique_jobs_dev",
+        "cqa.revision_jobs_dev",
         "cqa.summarize_generation_dev",
     ]
     outputs = pipe.all_outputs()

@@ -13,6 +13,7 @@ from llm_distillation.consolidation.merge import consolidate
 from llm_distillation.consolidation.quality import quality_figure, quality_report
 from llm_distillation.consolidation.study_import import import_study
 from llm_distillation.pipelines.consolidation.params import ConsolidationParams
+from llm_distillation.schema import table_namespace
 from llm_distillation.sources.formats import RawBenchmark
 from llm_distillation.teacher.records import TEACHER_OUTPUT_SCHEMA
 
@@ -93,7 +94,7 @@ def enforce_quality_thresholds(
     """
     cfg = ConsolidationParams.model_validate(params)
     fail = cfg.study_import.enforce_thresholds if study else cfg.enforce_thresholds
-    name = f"{'study_' if study else ''}{benchmark}.consolidation_rejects"
+    name = f"{table_namespace(benchmark, study=study)}.consolidation_rejects"
     enforce_thresholds(_frame(summary), _frame(rejects), name, fail=fail)
     return tables
 

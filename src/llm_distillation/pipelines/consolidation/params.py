@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from llm_distillation.config import StrictModel
+from llm_distillation.config import StrictModel, without_removed
 from llm_distillation.consolidation.checks import CheckRule, ChecksConfig
 from llm_distillation.consolidation.merge import DEFAULT_REQUIRED_TASKS
 from llm_distillation.errors import require_known
@@ -79,7 +79,8 @@ class ConsolidationParams(StrictModel):
     study_import: StudyImportParams = Field(default_factory=StudyImportParams)
     teachers: dict[str, TeacherOverrides] = Field(default_factory=dict)
     """Per-teacher overrides of ``required_tasks`` and ``checks`` (e.g. a teacher
-    that never wrote critiques, or a tiny demo model)."""
+    that never wrote critiques, or a tiny demo model); null removes the base's entry."""
+    _removed = field_validator("teachers", mode="before")(without_removed)
 
     def for_teacher(self, teacher: str) -> tuple[ChecksConfig, tuple[str, ...]]:
         """The checks and required tasks in force for ``teacher``'s outputs."""

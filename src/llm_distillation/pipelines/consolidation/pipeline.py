@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from kedro.pipeline import Node, Pipeline
 
+from llm_distillation.consolidation.study_import import study_source
 from llm_distillation.pipelines import bind as _bind
 from llm_distillation.pipelines.consolidation.nodes import (
     build_quality_report,
@@ -33,7 +34,7 @@ from llm_distillation.pipelines.consolidation.nodes import (
     import_study_outputs,
     plot_quality,
 )
-from llm_distillation.schema import BENCHMARKS, SPLITS
+from llm_distillation.schema import BENCHMARKS, SPLITS, STUDY_PREFIX, table_namespace
 
 PARAMS = "params:consolidation"
 CLEANING = "params:cleaning"
@@ -119,7 +120,7 @@ def _study_pipeline(benchmark: str, teachers: Mapping[str, tuple[str, ...]]) -> 
     nodes = [
         Node(
             _bind(import_study_outputs, teacher=teacher),
-            inputs=f"study_{benchmark}_{teacher}.source",
+            inputs=study_source(benchmark, teacher),
             outputs=[f"examples_{teacher}", f"outputs_{teacher}", f"invalid_{teacher}"],
             name=f"import_study_{teacher}",
         )
@@ -170,16 +171,18 @@ def create_pipeline(*, study_folders: Mapping[str, Mapping[str, tuple[str, ...]]
         [
             Pipeline(
                 _study_pipeline(b, teachers),
-                namespace=f"study_{b}",
+                namespace=table_namespace(b, study=True),
                 parameters={PARAMS, CLEANING},
-                inputs={f"study_{b}_{t}.source" for t in teachers},
+                inputs={study_source(b, t) for t in teachers},
             )
             for b, teachers in folders.items()
         ]
     ) + _report(
-        "study_",
+        STUDY_PREFIX,
         {
-            f"study_{b}": sorted({s for ss in teachers.values() for s in ss}, key=SPLITS.index)
+            table_namespace(b, study=True): sorted(
+                {s for ss in teachers.values() for s in ss}, key=SPLITS.index
+            )
             for b, teachers in folders.items()
         },
         "study_import",

@@ -1,4 +1,6 @@
-"""Nodes of the ``evaluation`` pipeline (pure functions; the catalog does all I/O).
+"""Nodes of the ``evaluation`` pipeline: the students come from the catalog
+(``<cell>.student_model``, ``StudentModelDataset``: one :class:`StoredModel` per seed, opened
+in the generation engine by the node that asks it).
 
 Per matrix cell (namespace ``<cell>``): pick the examples, generate every output of every
 seed's student through the engine, parse answers, accuracy, explanations, metrics. Outside
@@ -13,6 +15,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from llm_distillation.consolidation.views import RATIONALE_COLUMNS
 from llm_distillation.evaluation.explanations import EXPLANATION_SCHEMA, explanation_table
 from llm_distillation.evaluation.metrics import (
     EMBEDDING_METRICS,
@@ -40,13 +43,12 @@ from llm_distillation.evaluation.references import (
     skipped_table,
 )
 from llm_distillation.evaluation.rows import one_row_per_example
+from llm_distillation.generation.types import StoredModel
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
-from llm_distillation.pipelines.student_training.params import DataParams
+from llm_distillation.pipelines.student_training.params import StudentTrainingParams
 from llm_distillation.sampling import take_seeded
 
 logger = logging.getLogger(__name__)
-
-TEACHER_KINDS: Final = {"positive": "few_shot_positive_rationale", "revised": "few_shot_revision"}
 
 
 def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -54,13 +56,15 @@ def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def _plan(student_training: dict[str, Any], condition: str) -> CellPlan:
-    return plan_for(condition, student_training)
+    """The plan of ``condition`` as ``params:student_training`` declares it (the one parse of
+    those parameters: :class:`StudentTrainingParams`, the study's named conditions included)."""
+    return plan_for(StudentTrainingParams.model_validate(student_training).conditions[condition])
 
 
 def select_examples(
     table: pl.DataFrame | pl.LazyFrame,
     params: dict[str, Any],
-    student_training: dict[str, Any] | None = None,
+    student_training: dict[str, Any],
     *,
     table_name: str = "the test table",
 ) -> tuple[pl.DataFrame, list[str]]:
@@ -69,7 +73,7 @@ def select_examples(
     ``test_examples`` of them (the same for every cell), and the ids of those that get
     explanations (``explain_examples``, a subset: the same seed keeps the same ids)."""
     cfg = EvaluationParams.model_validate(params)
-    data = DataParams.model_validate((student_training or {}).get("data") or {})
+    data = StudentTrainingParams.model_validate(student_training).data
     rows = one_row_per_example(_frame(table), data.teachers, table_name=table_name)
     sample, _ = take_seeded(rows, n=cfg.test_examples, seed=cfg.seed)
     explained, _ = take_seeded(sample, n=cfg.explain_examples, seed=cfg.seed)
@@ -78,7 +82,7 @@ def select_examples(
 
 
 def generate_outputs(
-    student_model: dict[int, str],
+    student_model: dict[int, StoredModel],
     examples: pl.DataFrame,
     explained_ids: list[str],
     params: dict[str, Any],
@@ -114,7 +118,7 @@ def score_predictions(
 
 
 def score_options(
-    student_model: dict[int, str],
+    student_model: dict[int, StoredModel],
     examples: pl.DataFrame,
     params: dict[str, Any],
     *,
@@ -235,7 +239,7 @@ def teacher_answer_accuracy(
     for table in tables:
         parts.append(
             teacher_accuracy(
-                _frame(table), TEACHER_KINDS, resamples=cfg.bootstrap_resamples, seed=cfg.seed
+                _frame(table), RATIONALE_COLUMNS, resamples=cfg.bootstrap_resamples, seed=cfg.seed
             )
         )
     return pl.concat(parts)

@@ -15,7 +15,7 @@ from llm_distillation.errors import require_known
 from llm_distillation.evaluation.generate import EngineSettings
 from llm_distillation.evaluation.metrics import METRICS
 from llm_distillation.evaluation.predictions import Lengths
-from llm_distillation.schema import BENCHMARKS
+from llm_distillation.schema import BENCHMARKS, table_namespace
 
 
 class EngineParams(StrictModel):
@@ -25,7 +25,8 @@ class EngineParams(StrictModel):
     """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` …"""
     dtype: str = "auto"
     """``auto`` (float32 on CPU, bfloat16 on CUDA), ``float32``, ``bfloat16``, ``float16``."""
-    batch_size: int = Field(default=24, ge=1)
+    batch_size: int = Field(default=25, ge=1)
+    """Prompts per forward pass (the default's 100 test examples in four batches)."""
     max_context: int = Field(default=512, ge=8)
     """Prompt tokens kept (the start: ``keep_start``); the study trained on 300."""
     cpu_threads: int | None = Field(default=None, ge=1)
@@ -85,7 +86,7 @@ class EvaluationParams(StrictModel):
     as ingest normalized them, no teacher text; the metrics that need it are skipped,
     ``<ns>.skipped_metrics``). conf/paper: e-SNLI, whose test split the study kept no teacher
     outputs of."""
-    test_examples: int | None = Field(default=24, ge=1)
+    test_examples: int | None = Field(default=100, ge=1)
     """Test examples per cell (seeded sample, the same for every cell); null: all."""
     explain_examples: int = Field(default=8, ge=1)
     """Of those, how many get explanations, probes and explanation metrics."""
@@ -112,7 +113,7 @@ class EvaluationParams(StrictModel):
         (``source``: ``student_training.data.source``)."""
         if self.test_tables.get(benchmark) == "ingest":
             return f"{benchmark}.test_examples"
-        return f"{'study_' if source == 'study' else ''}{benchmark}.consolidated_test"
+        return f"{table_namespace(benchmark, study=source == 'study')}.consolidated_test"
 
 
 PARAMETERS = EvaluationParams

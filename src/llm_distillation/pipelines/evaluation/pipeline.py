@@ -50,6 +50,7 @@ from llm_distillation.pipelines.evaluation.nodes import (
 )
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
 from llm_distillation.pipelines.student_training.matrix import Cell
+from llm_distillation.pipelines.student_training.params import DataParams
 from llm_distillation.pipelines.student_training.pipeline import PARAMS as TRAINING
 
 PARAMS = "params:evaluation"
@@ -194,9 +195,10 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
 
 
 def data_source(parameters: Mapping[str, Any]) -> str:
-    """``student_training.data.source`` of the run's parameters (``study`` by default)."""
+    """``student_training.data.source`` of the run's parameters (its default when unset:
+    :class:`~llm_distillation.pipelines.student_training.params.DataParams`)."""
     training = parameters.get("student_training") or {}
-    return str((training.get("data") or {}).get("source", "study"))
+    return DataParams.model_validate(training.get("data") or {}).source
 
 
 def create_pipeline(

@@ -31,6 +31,10 @@ from llm_distillation.reporting.sentences import describe, describe_shapiro
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+else:
+    # Kedro resolves every node's type hints (its parameter validation): the name must exist at
+    # run time, and matplotlib is imported only inside the plotting functions.
+    Figure = Any
 
 logger = logging.getLogger(__name__)
 

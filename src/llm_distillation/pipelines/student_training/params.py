@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_distillation.config import StrictModel
+from llm_distillation.config import StrictModel, without_removed
 from llm_distillation.errors import require_known
 from llm_distillation.sampling import Subsample
-from llm_distillation.schema import BENCHMARKS
+from llm_distillation.schema import BENCHMARKS, table_namespace
 from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec, for_benchmark
 from llm_distillation.training.config import ConditionSpec, StudentSpec, TrainingConfig
 
@@ -96,8 +96,7 @@ class DataParams(StrictModel):
 
     def table(self, benchmark: str) -> str:
         """The catalog name of the consolidated train table of ``benchmark``."""
-        prefix = "study_" if self.source == "study" else ""
-        return f"{prefix}{benchmark}.consolidated_train"
+        return f"{table_namespace(benchmark, study=self.source == 'study')}.consolidated_train"
 
 
 class StudentTrainingParams(StrictModel):
@@ -105,6 +104,7 @@ class StudentTrainingParams(StrictModel):
 
     matrix: MatrixParams
     students: dict[str, StudentSpec]
+    """An entry set to null (in ``conf/<env>``) removes the base's student of that name."""
     conditions: dict[str, ConditionSpec] = Field(default_factory=lambda: dict(NAMED_CONDITIONS))
     """The study's named conditions (``standard``, ``cf_unrevised``, ``mt_unrevised``,
     ``mt_cf_unrevised``, ``mt_cf_revised``) plus any declared here: a full spec
@@ -115,6 +115,8 @@ class StudentTrainingParams(StrictModel):
     """Per student: settings that replace ``training``'s (e.g. a smaller per-device batch
     with more accumulation for a large student)."""
     data: DataParams = DataParams()
+
+    _removed = field_validator("students", mode="before")(without_removed)
 
     @field_validator("conditions", mode="before")
     @classmethod

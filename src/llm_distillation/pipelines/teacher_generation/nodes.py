@@ -1,12 +1,18 @@
-"""Nodes of ``teacher_generation`` (pure functions; the catalog does all I/O).
+"""Nodes of ``teacher_generation``. They generate nothing themselves.
 
-The generation nodes return *lazy* shard jobs: the ``TeacherShardsDataset`` they are saved to
-skips complete shards and computes the others, so a node call itself never loads a model.
+The ``*_jobs`` nodes return *lazy* shard jobs (Kedro's lazy-saving pattern: the node returns
+callables, the dataset runs them): the teacher runs inside ``TeacherShardsDataset``'s save,
+which skips complete shards and computes the others exactly once, so a node call never loads a
+model and Kedro's timing of these nodes excludes the generation (it is in the save).
+:func:`teacher_model_source` returns the GGUF file the ``teacher_model`` dataset converts in
+its save (``HFModelFolderDataset``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,14 +26,17 @@ from llm_distillation.teacher.sharding import STATS_SCHEMA
 logger = logging.getLogger(__name__)
 
 
-def prepare_teacher_model(params: dict[str, Any], prompts: dict[str, Any]) -> dict[str, Any]:
-    """What the ``teacher_model`` artefact is made from: the packaged SmolLM2 GGUF file.
+def teacher_model_source(
+    teacher_gguf: Callable[[], Path], params: dict[str, Any], prompts: dict[str, Any]
+) -> dict[str, Any]:
+    """What the ``teacher_model`` folder is made from: the GGUF file of the ``teacher_gguf``
+    catalog entry (a function that locates it: ``PackagedFileDataset``).
 
     Validates the parameters and prompt templates first. Returns ``{}`` when no teacher uses
-    the artefact (then nothing is located or converted).
+    the folder (then nothing is located or converted). The conversion itself runs in the
+    save of ``teacher_model`` (``HFModelFolderDataset``), which skips it when the folder
+    already holds a conversion of the same file.
     """
-    from llm_distillation.teacher.model_artifacts import find_smollm2_gguf
-
     cfg, _ = validate(params, prompts)
     uses_model = any(
         t.use_teacher_model and any(t.tasks_for(b) for b in t.benchmarks)
@@ -35,7 +44,7 @@ def prepare_teacher_model(params: dict[str, Any], prompts: dict[str, Any]) -> di
     )
     if not uses_model:
         return {}
-    return {"gguf_path": str(find_smollm2_gguf())}
+    return {"gguf_path": str(teacher_gguf())}
 
 
 def _jobs(
@@ -49,31 +58,33 @@ def _jobs(
     )  # fmt: skip
 
 
-def generate_rationales(
+def rationale_jobs(
     *, examples: pl.DataFrame, teacher_model: Any, params: dict[str, Any],
     prompts: dict[str, Any], cleaning: dict[str, Any],
 ) -> ShardJobs:  # fmt: skip
-    """Positive, negative and counterfactual rationales (all conditioned on an answer)."""
+    """Lazy jobs of the positive, negative and counterfactual rationales (all conditioned on
+    an answer); the teacher writes them when ``<b>.teacher_rationales_<split>`` saves them."""
     return _jobs(RATIONALE_TASKS, examples, teacher_model, params, prompts, cleaning=cleaning)
 
 
-def generate_critiques(
+def critique_jobs(
     *, examples: pl.DataFrame, rationales: pl.LazyFrame, teacher_model: Any,
     params: dict[str, Any], prompts: dict[str, Any], cleaning: dict[str, Any],
 ) -> ShardJobs:  # fmt: skip
-    """Critiques of each teacher's positive rationales (their cleaned text, exactly as
-    consolidation stores it)."""
+    """Lazy jobs of the critiques of each teacher's positive rationales (their cleaned text,
+    exactly as consolidation stores it); run by ``<b>.teacher_critiques_<split>``'s save."""
     return _jobs(
         ("critique",), examples, teacher_model, params, prompts, cleaning=cleaning,
         rationales=rationales,
     )  # fmt: skip
 
 
-def generate_revisions(
+def revision_jobs(
     *, examples: pl.DataFrame, rationales: pl.LazyFrame, critiques: pl.LazyFrame,
     teacher_model: Any, params: dict[str, Any], prompts: dict[str, Any], cleaning: dict[str, Any],
 ) -> ShardJobs:  # fmt: skip
-    """Revised rationales, given each positive rationale and its critique."""
+    """Lazy jobs of the revised rationales, given each positive rationale and its critique;
+    run by ``<b>.teacher_outputs_<split>``'s save."""
     return _jobs(
         ("revision",), examples, teacher_model, params, prompts, cleaning=cleaning,
         rationales=rationales, critiques=critiques,

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from llm_distillation.config import StrictModel
+from llm_distillation.config import StrictModel, without_removed
 from llm_distillation.errors import require_known
 from llm_distillation.generation.types import DecodingConfig
 from llm_distillation.schema import BENCHMARKS, SPLITS
@@ -140,6 +140,9 @@ class TeacherGenerationParams(StrictModel):
     """Seeds the example subsample and the prompts' random choices (adjectives, requests)."""
     sharding: ShardingParams = ShardingParams(shard_size=2)
     teachers: dict[str, TeacherParams] = Field(min_length=1)
+    """An entry set to null (in ``conf/<env>``) removes the base's teacher of that name."""
+
+    _removed = field_validator("teachers", mode="before")(without_removed)
 
     @field_validator("teachers")
     @classmethod

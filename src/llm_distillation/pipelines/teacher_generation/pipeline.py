@@ -2,11 +2,13 @@
 
 Per (benchmark, split), in task order::
 
-    {split}_examples -> generate_rationales_{split} -> teacher_rationales_{split}
-        -> generate_critiques_{split} -> teacher_critiques_{split}
-        -> generate_revisions_{split} -> teacher_outputs_{split}
+    {split}_examples -> rationale_jobs_{split} -> teacher_rationales_{split}
+        -> critique_jobs_{split} -> teacher_critiques_{split}
+        -> revision_jobs_{split} -> teacher_outputs_{split}
         -> summarize_generation_{split} -> teacher_generation_stats_{split}
 
+The ``*_jobs`` nodes return lazy shard jobs; the teacher runs in the save of the
+``teacher_*`` dataset each is saved to (``TeacherShardsDataset``, exactly once per shard).
 The three ``teacher_*`` datasets are views of one shard folder; ``teacher_outputs_{split}``
 (all tasks) is what consolidation reads. ``teacher_model`` (the converted default teacher) is
 shared by all benchmarks.
@@ -15,11 +17,11 @@ shared by all benchmarks.
 from kedro.pipeline import Node, Pipeline
 
 from llm_distillation.pipelines.teacher_generation.nodes import (
-    generate_critiques,
-    generate_rationales,
-    generate_revisions,
-    prepare_teacher_model,
+    critique_jobs,
+    rationale_jobs,
+    revision_jobs,
     summarize_generation,
+    teacher_model_source,
 )
 from llm_distillation.schema import BENCHMARKS, SPLITS
 
@@ -39,9 +41,9 @@ def _split_nodes(split: str) -> list[Node]:
     rationales = {"rationales": f"teacher_rationales_{split}"}
     critiques = {"critiques": f"teacher_critiques_{split}"}
     steps = (
-        (generate_rationales, {}, "teacher_rationales", "generate_rationales"),
-        (generate_critiques, rationales, "teacher_critiques", "generate_critiques"),
-        (generate_revisions, {**rationales, **critiques}, "teacher_outputs", "generate_revisions"),
+        (rationale_jobs, {}, "teacher_rationales", "rationale_jobs"),
+        (critique_jobs, rationales, "teacher_critiques", "critique_jobs"),
+        (revision_jobs, {**rationales, **critiques}, "teacher_outputs", "revision_jobs"),
     )
     nodes = [
         Node(func, inputs={**shared, **extra}, outputs=f"{out}_{split}", name=f"{name}_{split}")
@@ -63,10 +65,10 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     prepare = Pipeline(
         [
             Node(
-                prepare_teacher_model,
-                inputs=[PARAMS, PROMPTS],
+                teacher_model_source,
+                inputs=["teacher_gguf", PARAMS, PROMPTS],
                 outputs="teacher_model",
-                name="prepare_teacher_model",
+                name="teacher_model_source",
             )
         ]
     )
