@@ -58,3 +58,18 @@ def validation_problems(key: str, err: ValidationError) -> list[tuple[str, str, 
     return [
         (".".join(str(p) for p in (key, *e["loc"])), e["msg"], e.get("input")) for e in err.errors()
     ]
+
+
+def quiet_known_warnings() -> None:
+    """Silence the warnings a user cannot act on; the one place for this (the others are
+    fixed where they arise, and tests/test_project.py checks that a run prints none); called
+    by ``settings.py`` and by the loader of commands outside a session
+    (``pipelines.project_config_loader``).
+
+    - kedro 1.7's own ``OmegaConfigLoader`` registers its resolvers with
+      ``register_new_resolver``, which omegaconf 2.4 deprecates: a UserWarning per loader,
+      about kedro's code, not this project's.
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*register_new_resolver", category=UserWarning)

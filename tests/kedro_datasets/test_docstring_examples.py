@@ -35,6 +35,7 @@ def test_the_datasets_with_catalog_entries_show_one():
     assert {
         "BenchmarkSourceDataset",
         "HFModelFolderDataset",
+        "PackagedFileDataset",
         "StudentModelDataset",
         "TeacherShardsDataset",
         "TrainingCheckpointsDataset",
@@ -50,4 +51,5 @@ def test_docstring_example_resolves_to_its_class(cls, tmp_path):
     catalog = DataCatalog.from_config(config)
     dataset = catalog.get(pattern.format(**PLACEHOLDERS))
     assert type(dataset) is cls
-    assert str(tmp_path) in repr(dataset)  # the path of the example
+    if "${" in EXAMPLES[cls.__name__]:  # a dataset with a path (not a packaged file)
+        assert str(tmp_path) in repr(dataset)  # the path of the example

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llm_distillation.generation.types import StoredModel
+from llm_distillation.generation.stored import StoredModel
 
 if TYPE_CHECKING:
     from llm_distillation.generation.engine import GenerationEngine

@@ -40,7 +40,7 @@ from llm_distillation.consolidation.views import PREDICT_PREFIX
 from llm_distillation.evaluation.generate import EngineSettings, open_engine
 from llm_distillation.evaluation.plan import prompts_of_view
 from llm_distillation.evaluation.predictions import PREDICTION_SCHEMA, CellInfo
-from llm_distillation.generation.types import StoredModel
+from llm_distillation.generation.stored import StoredModel
 
 logger = logging.getLogger(__name__)
 
@@ -301,12 +301,7 @@ def score_options_cell(
     rows = option_rows(table)
     frames = []
     for seed in sorted(models):
-        logger.info(
-            "%s seed %d: option log-likelihood of %d (example, option) rows",
-            info.cell,
-            seed,
-            rows.height,
-        )
+        logger.info("%s seed %d: log-likelihood of %d options", info.cell, seed, rows.height)
         with open_engine(models[seed], settings) as engine:
             start = getattr(engine.model.config, "decoder_start_token_id", None)
             logprobs = continuation_logprobs(

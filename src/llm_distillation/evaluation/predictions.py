@@ -27,7 +27,7 @@ from llm_distillation.evaluation.plan import (
     explanation_text,
     first_round,
 )
-from llm_distillation.generation.types import StoredModel
+from llm_distillation.generation.stored import StoredModel
 
 logger = logging.getLogger(__name__)
 

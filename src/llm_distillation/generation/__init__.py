@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llm_distillation.generation.stored import StoredModel
 from llm_distillation.generation.types import (
     PROMPT_OVERFLOW_MODES,
     DecodingConfig,
     GenerationRequest,
     GenerationResult,
     PromptOverflow,
-    StoredModel,
 )
 
 if TYPE_CHECKING:

@@ -47,7 +47,7 @@ from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import TablePreview
 
 from llm_distillation.distributed import is_main_process, process_rank
-from llm_distillation.generation.types import StoredModel
+from llm_distillation.generation.stored import StoredModel
 from llm_distillation.kedro_datasets.polars_table import PolarsTableDataset
 from llm_distillation.training.checkpoints import CHECKPOINT_PREFIXES
 

@@ -27,16 +27,19 @@ def project_config_loader(env: str | None = None) -> Any:
     a command outside a Kedro session reads (``kedro registry list``, the matrix CLI)."""
     from pathlib import Path
 
-    from llm_distillation import settings  # the project's own (quiets kedro's known warnings)
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
 
-    source = getattr(settings, "CONF_SOURCE", "conf")
-    conf = Path(__file__).resolve().parents[3] / source
+    from llm_distillation.config import quiet_known_warnings
+
+    quiet_known_warnings()
+    conf = Path(__file__).resolve().parents[3] / settings.CONF_SOURCE
     if not conf.is_dir():  # an installed package run from a project folder
-        conf = Path.cwd() / source
-    return settings.CONFIG_LOADER_CLASS(
+        conf = Path.cwd() / settings.CONF_SOURCE
+    return OmegaConfigLoader(
         conf_source=str(conf),
         env=env or os.environ.get("KEDRO_ENV"),
-        **settings.CONFIG_LOADER_ARGS,
+        **{"base_env": "base", "default_run_env": "local", **settings.CONFIG_LOADER_ARGS},
     )
 
 

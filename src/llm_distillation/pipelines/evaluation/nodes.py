@@ -43,7 +43,7 @@ from llm_distillation.evaluation.references import (
     skipped_table,
 )
 from llm_distillation.evaluation.rows import one_row_per_example
-from llm_distillation.generation.types import StoredModel
+from llm_distillation.generation.stored import StoredModel
 from llm_distillation.pipelines.evaluation.params import EvaluationParams
 from llm_distillation.pipelines.student_training.params import StudentTrainingParams
 from llm_distillation.sampling import take_seeded

@@ -25,7 +25,7 @@ the blinded ``evaluation.rating_sheet`` with its ``evaluation.rating_key``. ``<t
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
@@ -152,37 +152,14 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
                     outputs="evaluation.teacher_accuracy",
                     name="evaluation_teacher_accuracy",
                 ),
-                Node(
-                    stack_predictions,
-                    inputs=[f"{n}.predictions" for n in ns],
-                    outputs="evaluation.predictions_all",
-                    name="evaluation_stack_predictions",
-                ),
-                Node(
-                    stack_accuracy,
-                    inputs=[f"{n}.accuracy" for n in ns],
-                    outputs="evaluation.accuracy_all",
-                    name="evaluation_stack_accuracy",
-                ),
-                Node(
-                    stack_option_answers,
-                    inputs=[x for n in ns for x in (f"{n}.option_predictions", f"{n}.accuracy")],
-                    outputs=["evaluation.option_predictions_all", "evaluation.option_accuracy_all"],
-                    name="evaluation_stack_option_answers",
-                ),
-                Node(
-                    stack_metrics,
-                    inputs=[
-                        x for n in ns for x in (f"{n}.explanation_metrics", f"{n}.metric_summary")
-                    ],
-                    outputs=["evaluation.metrics_all", "evaluation.metric_summary_all"],
-                    name="evaluation_stack_metrics",
-                ),
-                Node(
-                    stack_skipped_metrics,
-                    inputs=[f"{n}.skipped_metrics" for n in ns],
-                    outputs="evaluation.skipped_metrics_all",
-                    name="evaluation_stack_skipped_metrics",
+                *(
+                    Node(
+                        stack,
+                        inputs=[f"{n}.{dataset}" for n in ns for dataset in per_cell],
+                        outputs=outputs,
+                        name=f"evaluation_{stack.__name__}",
+                    )
+                    for stack, per_cell, outputs in _STACKS
                 ),
                 Node(
                     export_ratings,
@@ -192,6 +169,25 @@ def _stacking(cells: list[Any], source: str, params: dict[str, Any]) -> Pipeline
                 ),
             ]
         )
+
+
+_STACKS: tuple[tuple[Callable[..., Any], tuple[str, ...], str | list[str]], ...] = (
+    (stack_predictions, ("predictions",), "evaluation.predictions_all"),
+    (stack_accuracy, ("accuracy",), "evaluation.accuracy_all"),
+    (
+        stack_option_answers,
+        ("option_predictions", "accuracy"),
+        ["evaluation.option_predictions_all", "evaluation.option_accuracy_all"],
+    ),
+    (
+        stack_metrics,
+        ("explanation_metrics", "metric_summary"),
+        ["evaluation.metrics_all", "evaluation.metric_summary_all"],
+    ),
+    (stack_skipped_metrics, ("skipped_metrics",), "evaluation.skipped_metrics_all"),
+)
+"""The nodes that stack every cell's tables: (node function, each cell's inputs, outputs);
+node ``evaluation_<function name>``."""
 
 
 def data_source(parameters: Mapping[str, Any]) -> str:

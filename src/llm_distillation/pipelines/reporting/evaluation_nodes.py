@@ -6,11 +6,11 @@ share).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
-from llm_distillation.pipelines.reporting.nodes import plain, reporting_params, with_png
+from llm_distillation.pipelines.reporting.nodes import Figure, plain, reporting_params, with_png
 from llm_distillation.pipelines.reporting.params import ReportingParams
 from llm_distillation.reporting import figures
 from llm_distillation.reporting.metrics import compare_explanation_metrics
@@ -32,9 +32,6 @@ from llm_distillation.reporting.scope import (
 )
 from llm_distillation.reporting.sentences import describe, describe_shapiro, describe_skipped
 from llm_distillation.reporting.tidy import concat_results, result_table
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from llm_distillation.sampling import take_seeded
 
 if TYPE_CHECKING:  # (imported at run time, ``python -m …student_training.matrix`` would warn)
     from llm_distillation.pipelines.student_training.matrix import Cell
+else:  # Kedro resolves every node's type hints: the name must exist at run time
+    Cell = Any
 
 logger = logging.getLogger(__name__)
 
