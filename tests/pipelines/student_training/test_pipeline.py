@@ -80,7 +80,7 @@ def test_one_cell_per_student_kind_saves_versioned_students_and_curves(data_dir,
         assert sorted(students) == [0, 1]
         for seed, path in students.items():
             files = sorted(p.name for p in (folder / version / cell / f"seed_{seed}").iterdir())
-            assert path.endswith(f"{version}/{cell}/seed_{seed}")
+            assert str(path).endswith(f"{version}/{cell}/seed_{seed}")  # a StoredModel
             assert "model.safetensors" in files
             assert "tokenizer.json" in files
             assert not [f for f in files if f.endswith((".bin", ".pt"))]
