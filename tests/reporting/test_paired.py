@@ -16,6 +16,7 @@ from llm_distillation.reporting.paired import (
     correctness_matrix,
     gee_correctness,
     mcnemar,
+    mcnemar_detectable,
     paired_tests,
 )
 
@@ -67,6 +68,45 @@ def test_mcnemar_matches_r() -> None:
     assert res["statistic"] == pytest.approx(4.2666666666667, rel=1e-9)
     assert res["p"] == pytest.approx(0.0388671038124, rel=1e-9)
     assert res["effect_size"] == pytest.approx(3 / 12)
+
+
+@pytest.mark.parametrize(("psi", "n"), [(0.2, 1000), (0.35, 300), (0.08, 1000), (0.5, 100)])
+def test_mcnemar_detectable_has_the_power_it_claims(psi: float, n: int) -> None:
+    """Simulated paired samples with the detectable difference: McNemar (no continuity
+    correction, as Connor's approximation) rejects in about 80% of them; a difference 30%
+    smaller is detected clearly less often."""
+    from scipy import stats
+
+    delta = mcnemar_detectable(psi, n)
+    assert delta is not None and 0 < delta <= psi
+    # it solves Connor's equation
+    lhs = delta * np.sqrt(n)
+    rhs = stats.norm.ppf(0.975) * np.sqrt(psi) + stats.norm.ppf(0.8) * np.sqrt(psi - delta**2)
+    assert lhs == pytest.approx(rhs, abs=1e-8)
+    rng = np.random.default_rng(0)
+
+    def rejected(d: float) -> float:
+        counts = rng.multinomial(n, [(psi + d) / 2, (psi - d) / 2, 1 - psi], size=4000)
+        b, c = counts[:, 0], counts[:, 1]
+        chi2 = np.where(b + c > 0, (b - c) ** 2 / np.maximum(b + c, 1), 0.0)
+        return float((stats.chi2.sf(chi2, 1) < 0.05).mean())
+
+    assert rejected(delta) == pytest.approx(0.8, abs=0.035)
+    assert rejected(0.7 * delta) < 0.65
+
+
+def test_mcnemar_detectable_edges_and_the_row() -> None:
+    assert mcnemar_detectable(0.0, 1000) is None  # the two are right on the same examples
+    assert mcnemar_detectable(0.05, 5) is None  # even all discordant pairs one way: too few
+    assert mcnemar_detectable(0.2, 4000) < mcnemar_detectable(0.2, 1000)  # more examples
+    assert mcnemar_detectable(0.1, 1000) < mcnemar_detectable(0.3, 1000)  # less disagreement
+    assert mcnemar_detectable(0.2, 1000, power=0.9) > mcnemar_detectable(0.2, 1000)
+    # paired beats independent: 1,000 examples at 50% accuracy, 20% discordant -> ~3.9 points,
+    # where two independent proportions would need ~6.3
+    assert mcnemar_detectable(0.2, 1000) == pytest.approx(0.0395, abs=5e-4)
+    a, b = _pairs(794, 150, 86, 570)
+    assert mcnemar(a, b)["detectable"] == pytest.approx(mcnemar_detectable(236 / 1600, 1600))
+    assert mcnemar(a, b, alpha=0.01)["detectable"] > mcnemar(a, b)["detectable"]
 
 
 def test_mcnemar_exact_and_no_discordance() -> None:

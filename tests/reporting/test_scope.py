@@ -4,40 +4,20 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import proportion_effectsize
 
+from llm_distillation.reporting.paired import mcnemar_detectable
 from llm_distillation.reporting.scope import (
     answer_options,
     cell_statements,
     cell_table,
     condition_labels,
     condition_order,
-    detectable_difference,
+    detectable_statements,
     label_runs,
     scope_statements,
     skipped_summary,
 )
-
-
-@pytest.mark.parametrize(("accuracy", "n"), [(0.23, 100), (0.0, 100), (0.5, 24), (0.97, 200)])
-def test_detectable_difference_has_80_percent_power(accuracy: float, n: int) -> None:
-    diff = detectable_difference(accuracy, n)
-    assert diff is not None and diff > 0
-    other = accuracy + diff if accuracy + diff <= 1 else accuracy - diff
-    h = proportion_effectsize(other, accuracy)
-    power = NormalIndPower().power(abs(h), nobs1=n, alpha=0.05, ratio=1.0)
-    assert power == pytest.approx(0.8, abs=1e-4)  # solve_power's tolerance
-    # a smaller difference has less power: it is the smallest
-    smaller = proportion_effectsize(accuracy + 0.9 * (other - accuracy), accuracy)
-    assert NormalIndPower().power(abs(smaller), nobs1=n, alpha=0.05) < 0.8
-
-
-def test_detectable_difference_numbers() -> None:
-    # 100 examples per cell at 23%: h = 0.3962 (statsmodels), p2 = sin(asin(sqrt(.23)) + h/2)^2
-    assert detectable_difference(0.23, 100) == pytest.approx(0.18333, abs=1e-4)
-    assert detectable_difference(0.5, 1) is None
-    assert detectable_difference(0.5, 100, alpha=0.01) > detectable_difference(0.5, 100)
+from llm_distillation.reporting.tidy import result_table
 
 
 def test_condition_labels_and_order() -> None:
@@ -101,14 +81,27 @@ def test_cell_table_and_box() -> None:
     assert cells["examples"].to_list() == [100, 100]
     assert cells["parseable"].to_list() == pytest.approx([0.95, 0.95])
     assert cells["chance"].to_list() == [0.2, 0.2]
-    box = scope_statements(cells, 0.05, conditions=["Standard", "MT:Unrevised"])
+    paired = result_table(
+        [
+            {"test": "mcnemar", "subset": "benchmark=cqa, student=S, pair_on=example",
+             "groups": "MT:Unrevised vs Standard", "group1": "Standard",
+             "group2": "MT:Unrevised", "n": 100, "p": 0.2, "estimate": 0.08,
+             "detectable": mcnemar_detectable(0.3, 100)},
+        ]
+    )  # fmt: skip
+    box = scope_statements(
+        cells, 0.05, conditions=["Standard", "MT:Unrevised"], paired={"generated": paired}
+    )
     text = "\n".join(box)
     assert "1 benchmark (cqa), 1 student (S) and 2 conditions (Standard, MT:Unrevised)" in text
     assert "Each cell: 1 seed and 100 test examples per seed." in text
     assert "Parseable answers (stating one option): 95.0% of all answers" in text
     assert "Chance level (guessing one option): cqa 20.0% (1 of 5 options)." in text
-    expected = detectable_difference(0.27, 100)
-    assert f"Smallest detectable difference on cqa: about {100 * expected:.1f} points" in text
+    expected = mcnemar_detectable(0.3, 100)
+    assert (
+        f"Smallest detectable difference on cqa: {100 * expected:.1f} points "
+        "(MT:Unrevised vs Standard, generated). McNemar's test on the same 100 test examples"
+    ) in text
     assert "conf/cpu_study" in text and "docs/results_cpu.md" in text and "conf/paper" in text
     (standard, _mt) = cell_statements(cells, ["Standard", "MT:Unrevised"])
     assert standard == (
@@ -150,3 +143,37 @@ def test_skipped_summary_one_row_per_metric_and_reason() -> None:
         {"metric": "las", "reason": "no rationales", "cells": "esnli/S/Standard, esnli/S/MT"},
         {"metric": "cf_faithfulness", "reason": "no counterfactuals", "cells": "esnli/S/Standard"},
     ]
+
+
+def test_detectable_statements_span_the_pairs_and_say_when_none_can() -> None:
+    def row(groups: str, detectable: float | None, benchmark: str = "esnli") -> dict:
+        return {"test": "mcnemar", "subset": f"benchmark={benchmark}, student=S, pair_on=example",
+                "groups": groups, "n": 1000, "detectable": detectable}  # fmt: skip
+
+    generated = result_table([row("B vs A", 0.041), row("C vs A", None), row("x", 0.5, "cqa")])
+    options = result_table([row("B vs A", 0.063), {"test": "cochran_q", "n": 1000}])
+    (esnli, cqa, strategyqa) = detectable_statements(
+        {"generated answers": generated, "option log-likelihood": options},
+        ["esnli", "cqa", "strategyqa"],
+    )
+    assert esnli.startswith(
+        "Smallest detectable difference on esnli: from 4.1 points (B vs A, generated answers) "
+        "to 6.3 points (B vs A, option log-likelihood) over 2 comparisons. McNemar's test on "
+        "the same 1000 test examples finds a difference of that size with 80% power at α = 0.05"
+    )
+    assert cqa.startswith("Smallest detectable difference on cqa: 50.0 points (x, generated")
+    assert strategyqa.startswith("On strategyqa, no pair of conditions has a paired test")
+
+
+def test_a_cell_with_few_parseable_answers_is_no_fair_score() -> None:
+    rows = [
+        {"benchmark": "esnli", "student": "S", "condition": c, "seed": 0, "n": 300,
+         "accuracy": acc, "ci_low": acc - 0.05, "ci_high": acc + 0.05, "unparseable": u}
+        for c, acc, u in (("Untrained", 0.02, 0.97), ("Standard", 0.5, 0.0))
+    ]  # fmt: skip
+    untrained, standard = cell_statements(
+        cell_table(pl.DataFrame(rows), None, {"esnli": 3}), ["Untrained", "Standard"]
+    )
+    assert "3.0% parseable). 97.0% of its answers state no option" in untrained
+    assert "its accuracy by option log-likelihood is" in untrained
+    assert standard.endswith("100.0% parseable).")

@@ -10,6 +10,7 @@ import pytest
 from llm_distillation.reporting.sentences import (
     NO_DIFFERENCE,
     describe,
+    describe_baseline,
     describe_shapiro,
     describe_skipped,
     format_p,
@@ -251,3 +252,58 @@ def test_result_table_schema_and_unknown_columns() -> None:
         assert "unknown columns ['pval']" in str(err)
     else:
         raise AssertionError("unknown column accepted")
+
+
+def _baseline_rows(p_standard: float, p_mt: float) -> pl.DataFrame:
+    subset = "benchmark=esnli, student=S, pair_on=example"
+    return result_table(
+        [
+            {"test": "cochran_q", "subset": subset, "groups": "Untrained | Standard | MT",
+             "p": 0.0},
+            # group2 - group1: Standard over Untrained; Untrained listed second against MT
+            {"test": "mcnemar", "subset": subset, "group1": "Untrained", "group2": "Standard",
+             "groups": "Standard vs Untrained", "estimate": 0.21, "conf_low": 0.15,
+             "conf_high": 0.27, "p": p_standard / 3, "p_adjusted": p_standard,
+             "p_adjust_method": "holm", "n": 300, "detectable": 0.08},
+            {"test": "mcnemar", "subset": subset, "group1": "MT", "group2": "Untrained",
+             "groups": "Untrained vs MT", "estimate": -0.05, "conf_low": -0.1,
+             "conf_high": 0.0, "p": p_mt, "p_adjusted": p_mt, "p_adjust_method": "holm",
+             "n": 300, "detectable": 0.07},
+            {"test": "mcnemar", "subset": subset, "group1": "Standard", "group2": "MT",
+             "groups": "MT vs Standard", "estimate": -0.16, "p": 0.0, "n": 300},
+        ]
+    )  # fmt: skip
+
+
+_OPTIONS = pl.DataFrame(
+    {
+        "benchmark": ["esnli"] * 4,
+        "student": ["S"] * 4,
+        "condition": ["Untrained", "Standard", "Standard", "MT"],
+        "seed": [0, 0, 1, 0],
+        "accuracy": [0.347, 0.55, 0.56, 0.40],
+    }
+)
+
+
+def test_the_first_claim_names_the_trained_student_that_beats_the_untrained_one() -> None:
+    (claim,) = describe_baseline(_baseline_rows(0.0004, 0.02), _OPTIONS, ["Untrained"])
+    assert claim == (
+        "Training changed the students (esnli/S): Standard beats Untrained by 21.0 points on the "
+        "same 300 test examples by option log-likelihood: 55.5% correct against 34.7% "
+        "(McNemar, holm-adjusted p < 0.001, 95% CI +15.0 to +27.0 points). MT also beats it."
+    )
+    # MT's gain over Untrained (sign flipped: Untrained is its group2) is not significant here
+    (claim,) = describe_baseline(_baseline_rows(0.0004, 0.2), _OPTIONS, ["Untrained"])
+    assert claim.endswith("+27.0 points).")
+
+
+def test_the_first_claim_says_when_no_trained_student_beats_the_untrained_one() -> None:
+    (claim,) = describe_baseline(_baseline_rows(0.3, 0.4), _OPTIONS, ["Untrained"])
+    assert claim.startswith(f"No trained student beats Untrained (esnli/S): {NO_DIFFERENCE}.")
+    assert "The best, Standard, differs by +21.0 points" in claim
+    assert "holm-adjusted p = 0.300" in claim
+    assert claim.endswith("A gain of 8.0 points or more would most likely have been detected.")
+    (claim,) = describe_baseline(_baseline_rows(0.3, 0.4), _OPTIONS, [])
+    assert "no untrained baseline" in claim and "matrix.conditions" in claim
+    assert describe_baseline(result_table([]), _OPTIONS, ["Untrained"]) == []

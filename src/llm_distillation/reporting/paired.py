@@ -9,7 +9,9 @@ run (condition × seed) and benchmark/student. Conditions are compared within ea
   with continuity correction; ``exact=True``: the binomial test);
 - several: Cochran's Q over all of them, then McNemar for every pair, Holm-corrected;
 - :func:`gee_correctness`: a logistic GEE of correctness on condition with the example as
-  cluster (exchangeable working correlation, robust standard errors), which uses every seed.
+  cluster (exchangeable working correlation, robust standard errors), which uses every seed;
+- :func:`mcnemar_detectable`: the smallest accuracy difference McNemar's test detects on ``n``
+  pairs at a discordant share ψ (each McNemar row's ``detectable``, at its observed ψ).
 
 Pairing unit (``pair_on``): ``"example"`` — per example, a condition counts as correct when the
 strict majority of its seeds is (one seed: that seed); ``"example_seed"`` — (example, seed)
@@ -19,6 +21,7 @@ pairs, on the seeds every compared condition has.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -112,16 +115,52 @@ def correctness_matrix(
     return wide.select(list(conditions)).to_numpy().astype(bool), wide["unit"].to_list()
 
 
+def mcnemar_detectable(
+    discordant: float, n: int, alpha: float = 0.05, power: float = 0.8
+) -> float | None:
+    """The smallest accuracy difference δ (a fraction, b − a) that McNemar's test on ``n``
+    pairs detects two-sided at ``alpha`` with ``power``, when a share ``discordant`` (ψ) of the
+    pairs is discordant: Connor's (1987) normal approximation,
+    ``δ√n = z(1−α/2)·√ψ + z(power)·√(ψ − δ²)``, solved for δ in (0, ψ] (a difference is at
+    most the discordant share). None when no such δ exists (ψ = 0, or too few pairs).
+
+    This is the power of the paired test actually run, not of two independent proportions:
+    two students that are right on mostly the same examples (small ψ) are compared far more
+    finely than their CIs suggest."""
+    from scipy import optimize, stats
+
+    if n < 1 or not 0.0 < discordant <= 1.0:
+        return None
+    z_a = float(stats.norm.ppf(1 - alpha / 2))
+    z_b = float(stats.norm.ppf(power))
+    root_n = math.sqrt(n)
+
+    def gap(delta: float) -> float:
+        return (
+            delta * root_n
+            - z_a * math.sqrt(discordant)
+            - z_b * math.sqrt(max(discordant - delta**2, 0.0))
+        )
+
+    if gap(discordant) < 0:  # even δ = ψ (every discordant pair one way) is not detected
+        return None
+    return float(optimize.brentq(gap, 0.0, discordant, xtol=1e-10))
+
+
 def mcnemar(
     a: Sequence[bool] | np.ndarray,
     b: Sequence[bool] | np.ndarray,
     exact: bool = False,
     correction: bool = True,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
 ) -> Row:
     """McNemar's test of paired correctness ``a`` vs ``b`` (R's ``mcnemar.test(correct=TRUE)``
     by default). ``estimate`` = accuracy(b) - accuracy(a) with its 95% CI
     (:func:`paired_difference_ci`); ``effect_size`` = the discordant odds ratio
-    n(b right, a wrong) / n(a right, b wrong)."""
+    n(b right, a wrong) / n(a right, b wrong); ``detectable`` = :func:`mcnemar_detectable` at
+    the observed discordant share, ``alpha`` and ``power``."""
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
     a = np.asarray(a, dtype=bool)
@@ -139,6 +178,11 @@ def mcnemar(
         "effect_size": only_b / only_a if only_a else (float("inf") if only_b else None),
         "effect_size_name": "discordant_odds_ratio",
         "n": int(a.size),
+        "detectable": (
+            mcnemar_detectable((only_a + only_b) / a.size, int(a.size), alpha, power)
+            if a.size
+            else None
+        ),
         "note": f"discordant: {only_a} only group1 right, {only_b} only group2 right",
     }
     if only_a + only_b == 0:
@@ -217,9 +261,13 @@ def paired_tests(
     pair_on: PairOn = "example",
     p_adjust: str = "holm",
     exact: bool = False,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
 ) -> pl.DataFrame:
     """Per (benchmark, student): Cochran's Q (three or more conditions) and McNemar for every
-    pair of conditions, ``p_adjust`` (Holm) over the pairs of that benchmark and student.
+    pair of conditions, ``p_adjust`` (Holm) over the pairs of that benchmark and student; each
+    McNemar row's ``detectable`` at ``alpha`` and ``power`` (:func:`mcnemar_detectable`).
 
     ``conditions`` fixes the order (group1 before group2); default: sorted names.
     """
@@ -241,7 +289,7 @@ def paired_tests(
             rows.append({**base, **cochran_q(matrix), "groups": " | ".join(order)})
         pairs = []
         for i, j in itertools.combinations(range(len(order)), 2):
-            res = mcnemar(matrix[:, i], matrix[:, j], exact=exact)
+            res = mcnemar(matrix[:, i], matrix[:, j], exact=exact, alpha=alpha, power=power)
             pairs.append(
                 {
                     **base,

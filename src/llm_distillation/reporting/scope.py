@@ -6,9 +6,6 @@
   every table of the report;
 - :func:`answer_options`: the number of answer options per benchmark, from the predictions'
   option indices (at least :data:`llm_distillation.schema.N_OPTIONS`), hence the chance level;
-- :func:`detectable_difference`: the smallest accuracy difference between two cells that a
-  two-proportion test detects with the given power (statsmodels ``NormalIndPower`` on Cohen's
-  h, ``proportion_effectsize``);
 - :func:`cell_table`: seeds, test examples, accuracy and the share of parseable answers per
   (benchmark, student, condition);
 - :func:`scope_statements`: the box's sentences.
@@ -16,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +37,10 @@ CELL_SCHEMA: dict[str, pl.DataType] = {
     "chance": pl.Float64(),  # 1 / options
 }
 """Columns of :func:`cell_table` (``evaluation_cells``)."""
+
+UNFAIR_PARSEABLE = 0.9
+"""Below this share of parseable answers, a cell's generated accuracy is said to be no fair
+score (an untrained student, say): the answer format, not the task, decides it."""
 
 LARGER_RUNS = (
     "For more seeds and test examples, see the conf/cpu_study environment (its measured "
@@ -143,30 +143,6 @@ def answer_options(
     return out
 
 
-def detectable_difference(
-    accuracy: float, n: int, alpha: float = 0.05, power: float = 0.8
-) -> float | None:
-    """The smallest accuracy difference (a fraction) between two cells of ``n`` test examples
-    each that a two-sided two-proportion z-test at ``alpha`` detects with ``power``, at the
-    accuracy level ``accuracy``: statsmodels' ``NormalIndPower`` solved for Cohen's h, turned
-    into the second proportion (h = 2 asin √p2 − 2 asin √p1, statsmodels'
-    ``proportion_effectsize(p2, p1)``); upwards from ``accuracy``, or downwards where no
-    proportion above it is far enough. None when no proportion in [0, 1] is."""
-    from statsmodels.stats.power import NormalIndPower
-
-    if n < 2 or not 0.0 <= accuracy <= 1.0:
-        return None
-    h = float(
-        NormalIndPower().solve_power(effect_size=None, nobs1=n, alpha=alpha, power=power, ratio=1.0)
-    )
-    phi = 2 * math.asin(math.sqrt(accuracy))
-    if phi + h <= math.pi:
-        return math.sin((phi + h) / 2) ** 2 - accuracy
-    if phi - h >= 0:
-        return accuracy - math.sin((phi - h) / 2) ** 2
-    return None
-
-
 def cell_table(
     accuracy: pl.DataFrame,
     predictions: pl.DataFrame | None = None,
@@ -246,11 +222,12 @@ def scope_statements(
     alpha: float = 0.05,
     power: float = 0.8,
     conditions: Sequence[str] | None = None,
+    paired: Mapping[str, pl.DataFrame] | None = None,
 ) -> list[str]:
     """The sentences of "What this run can tell you" from :func:`cell_table`'s rows: what was
     compared, seeds and test examples per cell, the share of parseable answers, the chance
-    level, the smallest detectable difference per benchmark (:func:`detectable_difference` at
-    the benchmark's mean accuracy and its fewest examples per cell), and where larger runs
+    level, the smallest detectable difference per benchmark (:func:`detectable_statements` of
+    the McNemar rows of ``paired``: answer kind -> paired result table), and where larger runs
     are."""
     if cells.height == 0:
         return ["This run evaluated no cells: there is nothing to compare.", LARGER_RUNS]
@@ -296,26 +273,7 @@ def scope_statements(
             else f"{benchmark} unknown (the predictions carry no option indices)"
         )
     out.append("Chance level (guessing one option): " + "; ".join(chance) + ".")
-    for benchmark in benchmarks:
-        part = cells.filter(pl.col("benchmark") == benchmark)
-        n = part["examples"].min()
-        level = part["accuracy"].mean()
-        if n is None or level is None:
-            continue
-        diff = detectable_difference(float(level), int(n), alpha, power)
-        if diff is None:
-            out.append(
-                f"On {benchmark}, {n} test examples per cell are too few for any accuracy "
-                f"difference to be detected with {power:.0%} power at α = {alpha:g}."
-            )
-            continue
-        out.append(
-            f"Smallest detectable difference on {benchmark}: about {100 * diff:.1f} points. "
-            f"With {n} test examples per cell at the observed accuracy of {_pct(level)}, two "
-            f"cells must differ by that much for a two-proportion test to find it with "
-            f"{power:.0%} power at α = {alpha:g}; smaller differences may go unnoticed, and "
-            "'no difference detected' does not mean 'no difference'."
-        )
+    out += detectable_statements(paired or {}, benchmarks, alpha, power)
     out.append(
         f"Every sentence below claims a direction only when its test gives p < α = {alpha:g}; "
         "the tables keep every p-value."
@@ -324,9 +282,63 @@ def scope_statements(
     return out
 
 
+def detectable_statements(
+    paired: Mapping[str, pl.DataFrame],
+    benchmarks: Sequence[str],
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> list[str]:
+    """Per benchmark, the smallest accuracy difference the report's paired test (McNemar on the
+    same test examples) detects with ``power`` at ``alpha``: each McNemar row's ``detectable``
+    (:func:`llm_distillation.reporting.paired.mcnemar_detectable`, at the share of examples on
+    which the two conditions' answers differ in correctness), over the pairs of conditions and
+    the answer kinds of ``paired`` (kind -> result table)."""
+    out = []
+    for benchmark in benchmarks:
+        found: list[tuple[float, str, str, int]] = []
+        for kind, table in paired.items():
+            if table.height == 0:
+                continue
+            rows = table.filter(
+                pl.col("test").str.starts_with("mcnemar")
+                & pl.col("subset").str.contains(f"benchmark={benchmark},", literal=True)
+            )
+            found += [
+                (r["detectable"], f"{r['groups']}, {kind}", kind, r["n"])
+                for r in rows.iter_rows(named=True)
+                if r["detectable"] is not None
+            ]
+        if not found:
+            out.append(
+                f"On {benchmark}, no pair of conditions has a paired test that can detect a "
+                f"difference with {power:.0%} power at α = {alpha:g} (one condition, too few "
+                "test examples, or no examples on which two conditions differ)."
+            )
+            continue
+        found.sort()
+        n = min(f[3] for f in found)
+        low, high = found[0], found[-1]
+        span = (
+            f"{100 * low[0]:.1f} points ({low[1]})"
+            if len(found) == 1
+            else f"from {100 * low[0]:.1f} points ({low[1]}) to {100 * high[0]:.1f} points "
+            f"({high[1]}) over {len(found)} comparisons"
+        )
+        out.append(
+            f"Smallest detectable difference on {benchmark}: {span}. McNemar's test on the same "
+            f"{n} test examples finds a difference of that size with {power:.0%} power at "
+            f"α = {alpha:g}, given the share of examples on which the two conditions differ; "
+            "smaller differences may go unnoticed, and 'no difference detected' does not mean "
+            "'no difference'."
+        )
+    return out
+
+
 def cell_statements(cells: pl.DataFrame, conditions: Sequence[str] | None = None) -> list[str]:
     """One sentence per cell: its accuracy with the 95% CI (one seed) or the range over seeds,
-    beside the chance level; the estimate only, no claim."""
+    beside the chance level and its share of parseable answers; the estimate only, no claim.
+    A cell with fewer than :data:`UNFAIR_PARSEABLE` parseable answers is said to have no fair
+    generated score (option log-likelihood is its fair one)."""
     rank = {c: i for i, c in enumerate(conditions or [])}
     rows = sorted(
         cells.iter_rows(named=True),
@@ -352,7 +364,14 @@ def cell_statements(cells: pl.DataFrame, conditions: Sequence[str] | None = None
             )
         chance = f"; chance {_pct(row['chance'])}" if row["chance"] is not None else ""
         parse = f"; {_pct(row['parseable'])} parseable" if row["parseable"] is not None else ""
-        out.append(f"{cell_name(row)}: {_pct(row['accuracy'])} correct ({spread}{chance}{parse}).")
+        text = f"{cell_name(row)}: {_pct(row['accuracy'])} correct ({spread}{chance}{parse})."
+        if row["parseable"] is not None and row["parseable"] < UNFAIR_PARSEABLE:
+            text += (
+                f" {_pct(1 - row['parseable'])} of its answers state no option and count as "
+                "wrong, so this is not a fair score of what it knows: its accuracy by option "
+                "log-likelihood is."
+            )
+        out.append(text)
     return out
 
 

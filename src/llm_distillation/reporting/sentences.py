@@ -205,9 +205,16 @@ def _mcnemar(row: Row, alpha: float, unit: str) -> str:
             f"{higher} scores higher than {lower}{_in_place(row)}: {abs(diff):.1f} points "
             f"more correct answers on the same {n} examples{ci} ({stats})."
         )
+    detectable = row.get("detectable")
+    reach = (
+        f"; a difference of {100 * detectable:.1f} points or more would most likely have "
+        "been detected (the smallest detectable difference: the opening box)"
+        if _finite(detectable)
+        else "; at this discordant share no difference can be detected"
+    )
     return (
         f"{g2} vs {g1}{_in_place(row)}: {NO_DIFFERENCE} (accuracy {diff:+.1f} points on the "
-        f"same {n} examples{_ci(low, high, 100, ' points')}; {stats})."
+        f"same {n} examples{_ci(low, high, 100, ' points')}; {stats}{reach})."
     )
 
 
@@ -440,4 +447,90 @@ def describe_skipped(skipped: pl.DataFrame) -> list[str]:
             ).iter_rows(named=True)
         ]
         out.append(f"Not computed ({reason}): {_join(metrics)}; cells {', '.join(cells)}.")
+    return out
+
+
+def _mean_accuracy(options: pl.DataFrame, place: dict[str, str], condition: str) -> float | None:
+    """Mean over seeds of ``condition``'s accuracy at ``place`` (benchmark, student)."""
+    rows = options.filter(pl.col("condition") == condition)
+    for key in ("benchmark", "student"):
+        if key in place and key in rows.columns:
+            rows = rows.filter(pl.col(key) == place[key])
+    value = rows["accuracy"].mean() if rows.height else None
+    return float(value) if _finite(value) else None
+
+
+def describe_baseline(
+    paired: pl.DataFrame,
+    options: pl.DataFrame,
+    baselines: list[str],
+    alpha: float = 0.05,
+    answers: str = "by option log-likelihood",
+) -> list[str]:
+    """The report's first claim: per benchmark and student, whether a trained condition beats
+    the untrained baseline (``baselines``: the untrained conditions' names), from the McNemar
+    rows of ``paired`` that compare a baseline with a trained condition on the same examples
+    (the p judged: the adjusted one). Names the trained condition with the largest gain, its
+    accuracy and the baseline's (``options``: accuracy per run, mean over seeds), the gain with
+    its 95% CI and p; where no trained condition is significantly better, says so with the
+    smallest difference the test would have detected. No baseline: says how to add one."""
+    if not baselines:
+        return [
+            "This run has no untrained baseline, so it cannot say whether training changed the "
+            "students: add `untrained` to student_training.matrix.conditions."
+        ]
+    rows = [
+        r
+        for r in paired.filter(pl.col("test").str.starts_with("mcnemar")).iter_rows(named=True)
+        if (r["group1"] in baselines) != (r["group2"] in baselines)
+        and _finite(r.get("estimate"))
+        and not (r.get("note") or "").startswith("not possible")
+    ]
+    by_place: dict[str, list[Row]] = {}
+    for row in rows:
+        by_place.setdefault(_place(row), []).append(row)
+    out = []
+    for place, group in by_place.items():
+        gains = []
+        for row in group:
+            sign = 1.0 if row["group1"] in baselines else -1.0
+            low, high = row.get("conf_low"), row.get("conf_high")
+            ci = (sign * low, sign * high) if _finite(low) and _finite(high) else (None, None)
+            trained, base = (
+                (row["group2"], row["group1"]) if sign > 0 else (row["group1"], row["group2"])
+            )
+            gains.append((sign * row["estimate"], ci, trained, base, row))
+        gains.sort(key=lambda g: g[0], reverse=True)
+        gain, (low, high), trained, base, row = gains[0]
+        parts = _subset_parts(row)
+        acc_t, acc_b = _mean_accuracy(options, parts, trained), _mean_accuracy(options, parts, base)
+        levels = (
+            f": {100 * acc_t:.1f}% correct against {100 * acc_b:.1f}%"
+            if acc_t is not None and acc_b is not None
+            else ""
+        )
+        size = f"on the same {row['n']} test examples {answers}{levels}"
+        ci = _ci(low, high, 100, " points")
+        method = f"{row['p_adjust_method']}-adjusted " if row.get("p_adjust_method") else ""
+        stats = f"{TEST_NAMES[row['test']]}, {method}{format_p(_test_p(row))}"
+        better = [g for g in gains if g[0] > 0 and _significant(_test_p(g[4]), alpha)]
+        if better:
+            others = [g[2] for g in better[1:]]
+            also = f" {', '.join(others)} also beat{'s' * (len(others) == 1)} it." if others else ""
+            out.append(
+                f"Training changed the students ({place}): {trained} beats {base} by "
+                f"{100 * gain:.1f} points {size} ({stats}{ci}).{also}"
+            )
+            continue
+        detectable = row.get("detectable")
+        reach = (
+            f" A gain of {100 * detectable:.1f} points or more would most likely have been "
+            "detected."
+            if _finite(detectable)
+            else ""
+        )
+        out.append(
+            f"No trained student beats {base} ({place}): {NO_DIFFERENCE}. The best, {trained}, "
+            f"differs by {100 * gain:+.1f} points {size} ({stats}{ci}).{reach}"
+        )
     return out

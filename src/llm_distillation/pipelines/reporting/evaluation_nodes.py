@@ -30,7 +30,12 @@ from llm_distillation.reporting.scope import (
     scope_statements,
     skipped_summary,
 )
-from llm_distillation.reporting.sentences import describe, describe_shapiro, describe_skipped
+from llm_distillation.reporting.sentences import (
+    describe,
+    describe_baseline,
+    describe_shapiro,
+    describe_skipped,
+)
 from llm_distillation.reporting.tidy import concat_results, result_table
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,24 @@ def _condition_names(
     shown = {labels.get(c, c) for c in present}
     order = [c for c in condition_order(labels, p.evaluation.conditions) if c in shown]
     return labels, order
+
+
+def _untrained(
+    labels: dict[str, str], order: list[str], student_training: dict[str, Any] | None
+) -> list[str]:
+    """The names (in ``order``) of the conditions that train nothing (mode ``untrained``)."""
+    from llm_distillation.training.conditions import condition_spec
+
+    declared = dict((student_training or {}).get("conditions") or {})
+    out = []
+    for key, label in labels.items():
+        try:
+            spec = condition_spec(declared.get(key, key), setting=f"conditions.{key}")
+        except ValueError:
+            continue
+        if spec.mode == "untrained" and label in order:
+            out.append(label)
+    return out
 
 
 def _labelled(
@@ -118,6 +141,8 @@ def analyse_paired_predictions(
                 pair_on=e.pair_on,
                 p_adjust=e.paired_p_adjust,
                 exact=e.mcnemar_exact,
+                alpha=p.alpha,
+                power=p.power,
             ),
             gee_correctness(labelled, order),
         ]
@@ -288,7 +313,7 @@ def build_evaluation_report(
     ``names``: the catalog names of the four evaluation inputs (to find their versions in
     ``input_versions``)."""
     p = reporting_params(params)
-    _, order = _condition_names(p, student_training, cells)
+    labels, order = _condition_names(p, student_training, cells)
     runs, _ = _labelled(accuracy, p, student_training)
     rank = {c: i for i, c in enumerate(order)}
     runs = runs.select([c for c in _RUN_COLUMNS if c in runs.columns]).sort(
@@ -303,7 +328,16 @@ def build_evaluation_report(
     sections = [
         ReportSection(
             "What this run can tell you",
-            statements=scope_statements(cells, p.alpha, conditions=order),
+            statements=describe_baseline(
+                option_paired, options, _untrained(labels, order, student_training), p.alpha
+            )
+            + scope_statements(
+                cells,
+                p.alpha,
+                p.power,
+                conditions=order,
+                paired={"generated answers": paired, "option log-likelihood": option_paired},
+            ),
             boxed=True,
         ),
         ReportSection(

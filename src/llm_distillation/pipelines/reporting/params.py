@@ -63,6 +63,9 @@ class ReportingParams(StrictModel):
     title: str = "llm-distillation: results"
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     """Significance level of the report's sentences (tables keep every p-value)."""
+    power: float = Field(default=0.8, gt=0.0, lt=1.0)
+    """Power at which the report states the smallest detectable difference of each paired test
+    (``detectable`` of a McNemar row: ``reporting.paired.mcnemar_detectable``)."""
     study: StudyAnalysisParams = StudyAnalysisParams()
     evaluation: EvaluationAnalysisParams = EvaluationAnalysisParams()
 
