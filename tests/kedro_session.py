@@ -40,3 +40,24 @@ def run_pipelines(
         # expects every pipeline of the project's own configuration: configure the project
         # again (the registry is rebuilt on its next access).
         bootstrap_project(PROJECT_ROOT)
+
+
+def main() -> None:
+    """``python -m tests.kedro_session DATA_DIR RUN``: :func:`run_pipelines` in a process of its
+    own (the resume tests kill it part-way); ``RUN``: JSON of ``{"pipelines": [...], "params":
+    {...}, "env": ..., "only_missing_outputs": ...}`` (only ``pipelines`` is required)."""
+    import json
+    import sys
+
+    data_dir, run = Path(sys.argv[1]), json.loads(sys.argv[2])
+    run_pipelines(
+        run["pipelines"],
+        data_dir,
+        params=run.get("params"),
+        env=run.get("env"),
+        only_missing_outputs=run.get("only_missing_outputs", False),
+    )
+
+
+if __name__ == "__main__":
+    main()

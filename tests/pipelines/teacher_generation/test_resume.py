@@ -47,9 +47,9 @@ def _start(data_dir: Path, params: dict) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "tests.pipelines.teacher_generation.run_generation",
+            "tests.kedro_session",
             str(data_dir),
-            json.dumps(params),
+            json.dumps({"pipelines": ["teacher_generation"], "params": params}),
         ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,

@@ -6,7 +6,10 @@ namespace each (``cqa_t5_small_mt_cf_revised``); the seeds of a cell train insid
 The registry (``pipeline_registry.register_pipelines``) expands the matrix of the run's
 configuration (``--env``, ``--params``) once and passes the cells to the ``student_training``,
 ``evaluation`` and ``reporting`` pipelines (Kedro's dynamic-pipelines pattern), so
-``kedro run --params student_training.matrix.seeds=[0,1]`` changes the cells of that run.
+``kedro run --params student_training.matrix.seeds=[0]`` changes the cells of that run. Kedro
+splits ``--params`` on every comma, so a list of several items goes in a run file instead:
+``kedro run --config <file>`` with ``run: {params: {student_training: {matrix: {seeds: [0,
+1]}}}}`` (``conf/cpu_study/runs/``).
 
 ``python -m llm_distillation.pipelines.student_training.matrix [--env paper]`` lists the
 namespaces, one a line (e.g. to index a SLURM job array).
