@@ -85,11 +85,13 @@ def test_bad_parameter_is_named(tmp_path: Path, shared_data: Path) -> None:
         )
 
 
-def _evaluation_inputs(seeds: int, unparseable: bool = False) -> dict[str, pl.DataFrame]:
+def _evaluation_inputs(
+    seeds: int, unparseable: bool = False, conditions: dict[str, float] | None = None
+) -> dict[str, pl.DataFrame]:
     """Evaluation outputs as the evaluation pipeline stacks them (condition keys, option
     indices, per-run n / CI / unparseable share); ``unparseable``: no answer states an option
-    (the default run of issue 14)."""
-    conditions = {"standard": 0.5, "mt_unrevised": 0.7}
+    (the default run of issue 14); ``conditions``: key -> accuracy."""
+    conditions = conditions or {"standard": 0.5, "mt_unrevised": 0.7}
     rows = []
     for c, acc in conditions.items():
         for s in range(seeds):
@@ -173,7 +175,9 @@ def _kept_dataset() -> type:
     return Kept
 
 
-def _run_evaluation_analysis(inputs: dict[str, pl.DataFrame]) -> Any:
+def _run_evaluation_analysis(
+    inputs: dict[str, pl.DataFrame], conditions: tuple[str, ...] = ("standard", "mt_unrevised")
+) -> Any:
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
@@ -205,7 +209,7 @@ def _run_evaluation_analysis(inputs: dict[str, pl.DataFrame]) -> Any:
             "params:reporting": MemoryDataset(
                 {
                     "evaluation": {
-                        "conditions": ["standard", "mt_unrevised"],
+                        "conditions": list(conditions),
                         "students": {"small": "S"},
                     }
                 }
@@ -294,3 +298,26 @@ def test_evaluation_report_of_an_all_unparseable_one_seed_run() -> None:
         assert "cqa/S/Standard: 0.0% correct" in findings
     paired = catalog["evaluation_paired_tests"].load()
     assert set(paired["note"]) == {"not possible: all answers unparseable"}
+
+
+def test_the_report_opens_with_trained_against_untrained() -> None:
+    """An untrained baseline in the matrix: the box's first sentence is the option
+    log-likelihood comparison with it, by its McNemar p (the inputs' option answers are the
+    generated ones: Standard right on 36 of 40, Untrained on 8)."""
+    inputs = _evaluation_inputs(1, conditions={"untrained": 0.2, "standard": 0.9})
+    inputs["oacc"] = inputs["acc"].with_columns(view=pl.lit("option_loglik"))
+    inputs["opred"] = inputs["pred"].with_columns(view=pl.lit("option_loglik"))
+    catalog = _run_evaluation_analysis(inputs, conditions=("standard", "untrained"))
+    option_paired = catalog["evaluation_option_paired_tests"].load()
+    row = option_paired.filter(pl.col("test") == "mcnemar").row(0, named=True)
+    assert (row["group1"], row["group2"]) == ("Standard", "Untrained") and row["p"] < 0.001
+    _, findings_of = _findings(catalog)
+    for findings in findings_of:
+        box = findings.split("What this run can tell you", 1)[1]
+        first = re.search(r"Training changed the students[^\n<]*", box)
+        assert first and box.index(first.group(0)) < box.index("Compared:"), box[:600]
+        assert (
+            "Standard beats Untrained by 70.0 points on the same 40 test examples by option "
+            "log-likelihood: 90.0% correct against 20.0%"
+        ) in first.group(0)
+        assert "no untrained baseline" not in findings

@@ -57,19 +57,20 @@ def _condition_names(
 def _untrained(
     labels: dict[str, str], order: list[str], student_training: dict[str, Any] | None
 ) -> list[str]:
-    """The names (in ``order``) of the conditions that train nothing (mode ``untrained``)."""
-    from llm_distillation.training.conditions import condition_spec
+    """The names (in ``order``) of the conditions that train nothing (mode ``untrained``): by
+    key or by label, as the tables may carry either."""
+    from llm_distillation.training.conditions import NAMED_CONDITIONS, condition_spec
 
-    declared = dict((student_training or {}).get("conditions") or {})
-    out = []
-    for key, label in labels.items():
+    declared = {**NAMED_CONDITIONS, **dict((student_training or {}).get("conditions") or {})}
+    names: set[str] = set()
+    for key, value in declared.items():
         try:
-            spec = condition_spec(declared.get(key, key), setting=f"conditions.{key}")
+            spec = condition_spec(value, setting=f"conditions.{key}")
         except ValueError:
             continue
-        if spec.mode == "untrained" and label in order:
-            out.append(label)
-    return out
+        if spec.mode == "untrained":
+            names |= {key, labels.get(key, key), *([spec.label] if spec.label else [])}
+    return [c for c in order if c in names]
 
 
 def _labelled(
