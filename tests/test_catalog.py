@@ -68,9 +68,9 @@ def test_an_unknown_benchmark_or_split_fails_listing_the_known_ones(name, placeh
 def test_an_unknown_cell_fails_listing_the_matrix():
     catalog, params = _catalog("local")
     cells = [c.namespace for c in expand_matrix(params)]
-    real = "cqa_smollm2_135m_standard"
+    real = "esnli_smollm2_135m_standard"
     assert real in cells  # the typo below is one letter off a real cell
-    typo = "cqa_smollm2_135m_standrd"
+    typo = "esnli_smollm2_135m_standrd"
     with pytest.raises(DatasetNotFoundError, match=f"unknown cell '{typo}'") as err:
         catalog.get(f"{typo}.student_model")
     assert f"known: {', '.join(cells)}" in str(err.value)

@@ -89,7 +89,7 @@ def test_kedro_viz_shows_the_sessions_matrix(monkeypatch):
 
     assert len(cells(env="paper", include_hooks=True)) == 36
     standard = {"student_training": {"matrix": {"conditions": ["standard"]}}}
-    assert cells(include_hooks=True, extra_params=standard) == {"cqa_smollm2_135m_standard"}
+    assert cells(include_hooks=True, extra_params=standard) == {"esnli_smollm2_135m_standard"}
     monkeypatch.setenv("KEDRO_ENV", "paper")
     assert len(cells(include_hooks=False)) == 36
 

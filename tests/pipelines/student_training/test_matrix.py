@@ -50,11 +50,11 @@ def test_cells_are_benchmark_student_condition_with_seeds_inside():
     assert len({c.namespace for c in cells}) == len(cells)
 
 
-def test_default_matrix_is_the_pretrained_student_under_standard_and_mt():
+def test_default_matrix_is_the_pretrained_student_untrained_and_under_standard():
     cells = matrix_of("local")
     assert [c.namespace for c in cells] == [
-        "cqa_smollm2_135m_standard",
-        "cqa_smollm2_135m_mt_unrevised",
+        "esnli_smollm2_135m_untrained",
+        "esnli_smollm2_135m_standard",
     ]
     assert {c.seeds for c in cells} == {(0,)}
 

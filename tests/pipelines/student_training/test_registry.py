@@ -94,10 +94,10 @@ def test_the_registry_follows_the_session_configuration():
     standard = {"student_training": {"matrix": {"conditions": ["standard"]}}}
     with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=standard) as session:
         session.load_context()
-        one = {"cqa_smollm2_135m_standard"}
+        one = {"esnli_smollm2_135m_standard"}
         assert _namespaces(pipelines["student_training"]) == one
         assert _namespaces(pipelines["evaluation"]) == one
         curves = {i for i in pipelines["reporting"].inputs() if i.endswith(".training_curves")}
-        assert curves == {"cqa_smollm2_135m_standard.training_curves"}
+        assert curves == {"esnli_smollm2_135m_standard.training_curves"}
     bootstrap_project(PROJECT_ROOT)  # the project's own configuration again
     assert len(pipelines["student_training"].nodes) == 2 * len(NODES)

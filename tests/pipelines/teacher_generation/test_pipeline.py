@@ -74,7 +74,7 @@ def test_registry_imports_no_torch_or_transformers():
         ({"benchmarks": ["squad"]}, "unknown benchmarks"),
         ({"benchmark_tasks": {"squad": ["revision"]}}, "benchmark_tasks: unknown benchmarks"),
         ({"benchmark_tasks": {"cqa": ["summary"]}}, "unknown teacher tasks"),
-        ({"benchmark_tasks": {"cqa": ["revision"]}}, r"needs the critique task \(cqa\)"),
+        ({"benchmark_tasks": {"esnli": ["revision"]}}, r"needs the critique task \(esnli\)"),
     ],
 )
 def test_bad_parameters_fail_naming_allowed_values(change, message):

@@ -26,7 +26,7 @@ class EngineParams(StrictModel):
     dtype: str = "auto"
     """``auto`` (float32 on CPU, bfloat16 on CUDA), ``float32``, ``bfloat16``, ``float16``."""
     batch_size: int = Field(default=25, ge=1)
-    """Prompts per forward pass (the default's 100 test examples in four batches)."""
+    """Prompts per forward pass (the default's 200 test examples in eight batches)."""
     max_context: int = Field(default=512, ge=8)
     """Prompt tokens kept (the start: ``keep_start``); the study trained on 300."""
     cpu_threads: int | None = Field(default=None, ge=1)
@@ -86,7 +86,7 @@ class EvaluationParams(StrictModel):
     as ingest normalized them, no teacher text; the metrics that need it are skipped,
     ``<ns>.skipped_metrics``). conf/paper: e-SNLI, whose test split the study kept no teacher
     outputs of."""
-    test_examples: int | None = Field(default=100, ge=1)
+    test_examples: int | None = Field(default=200, ge=1)
     """Test examples per cell (seeded sample, the same for every cell); null: all."""
     explain_examples: int = Field(default=8, ge=1)
     """Of those, how many get explanations, probes and explanation metrics."""
