@@ -304,6 +304,11 @@ def test_the_first_claim_says_when_no_trained_student_beats_the_untrained_one() 
     assert "The best, Standard, differs by +21.0 points" in claim
     assert "holm-adjusted p = 0.300" in claim
     assert claim.endswith("A gain of 8.0 points or more would most likely have been detected.")
+    # the baseline as group2 (b - a = Untrained - MT): the gain and its CI turn round
+    flipped = _baseline_rows(0.3, 0.4).filter(pl.col("groups") == "Untrained vs MT")
+    (claim,) = describe_baseline(flipped, _OPTIONS, ["Untrained"])
+    assert "The best, MT, differs by +5.0 points" in claim
+    assert "95% CI +0.0 to +10.0 points" in claim
     (claim,) = describe_baseline(_baseline_rows(0.3, 0.4), _OPTIONS, [])
     assert "no untrained baseline" in claim and "matrix.conditions" in claim
     assert describe_baseline(result_table([]), _OPTIONS, ["Untrained"]) == []

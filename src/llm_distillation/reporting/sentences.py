@@ -495,7 +495,9 @@ def describe_baseline(
         for row in group:
             sign = 1.0 if row["group1"] in baselines else -1.0
             low, high = row.get("conf_low"), row.get("conf_high")
-            ci = (sign * low, sign * high) if _finite(low) and _finite(high) else (None, None)
+            ci = (None, None)
+            if _finite(low) and _finite(high):  # b - a flipped to trained - baseline
+                ci = (low, high) if sign > 0 else (0.0 - high, 0.0 - low)
             trained, base = (
                 (row["group2"], row["group1"]) if sign > 0 else (row["group1"], row["group2"])
             )
