@@ -36,7 +36,7 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "effect_size": pl.Float64(),
     "effect_size_name": pl.String(),
     "n": pl.Int64(),
-    "detectable": pl.Float64(),  # the smallest difference the test detects (80% power, α)
+    "detectable": pl.Float64(),  # smallest difference the test detects (reporting.power, α)
     "note": pl.String(),
 }
 """Column -> type of every result table."""
