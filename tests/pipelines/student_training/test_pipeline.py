@@ -16,6 +16,7 @@ from tests.kedro_session import PROJECT_ROOT, run_pipelines
 CELLS = ["cqa_smollm2_shrunk_mt_cf_revised", "cqa_t5_small_standard"]
 TINY = {
     "matrix": {
+        "benchmarks": ["cqa"],  # the study import's CQA table (the default is e-SNLI)
         "seeds": [0, 1],
         "students": ["smollm2_shrunk", "t5_small"],
         "conditions": ["standard", "mt_cf_revised"],
@@ -159,7 +160,12 @@ def test_a_killed_kedro_run_resumes_the_cell(data_dir, shared_data):
     cell = "cqa_t5_small_mt_unrevised"
     settings = {
         **TINY,
-        "matrix": {"seeds": "[0]", "students": "[t5_small]", "conditions": "[mt_unrevised]"},
+        "matrix": {
+            "benchmarks": "[cqa]",
+            "seeds": "[0]",
+            "students": "[t5_small]",
+            "conditions": "[mt_unrevised]",
+        },
         "training": {**TINY["training"], "max_steps": 60, "eval_every": 30, "checkpoint_every": 1},
     }
     params = [
@@ -199,7 +205,8 @@ def test_the_untrained_baseline_is_saved_as_built(data_dir, shared_data):
     from llm_distillation.training.students import build_student
 
     cell = "cqa_smollm2_shrunk_untrained"
-    matrix = {"seeds": [0], "students": ["smollm2_shrunk"], "conditions": ["untrained"]}
+    matrix = {**TINY["matrix"], "seeds": [0], "students": ["smollm2_shrunk"]}
+    matrix["conditions"] = ["untrained"]
     params = {
         "shared_data_dir": str(shared_data),
         "student_training": {**TINY, "matrix": matrix},
